@@ -1,0 +1,54 @@
+package estimators
+
+import (
+	"fmt"
+	"log/slog"
+
+	"imageapid/estimators/face"
+	"imageapid/models"
+)
+
+// Deps is what an estimator is built from.
+type Deps struct {
+	Models *models.Runtime
+	Faces  *face.Pipeline
+	// Settings decodes the config section of the named service into v (a
+	// pointer to the estimator's own settings struct, pre-filled with its
+	// defaults); a missing section leaves v as it is.
+	Settings func(service string, v any) error
+	Log      *slog.Logger
+}
+
+// Factory builds one estimator.
+type Factory func(Deps) (Estimator, error)
+
+// Factories lists every service by name. Adding a service means adding its
+// file and one line here.
+func Factories() map[string]Factory {
+	return map[string]Factory{
+		"face-detector-face-fitter": newFaceFitter,
+	}
+}
+
+// Build constructs the named services (all of them when names is empty).
+func Build(d Deps, names []string) ([]Estimator, error) {
+	all := Factories()
+	if len(names) == 0 {
+		for n := range all {
+			names = append(names, n)
+		}
+	}
+	var out []Estimator
+	for _, n := range names {
+		f, ok := all[n]
+		if !ok {
+			return nil, fmt.Errorf("unknown service %q", n)
+		}
+		e, err := f(d)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", n, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

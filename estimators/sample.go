@@ -1,0 +1,63 @@
+package estimators
+
+import (
+	"gocv.io/x/gocv"
+)
+
+// Sample is one request's data: the encoded image as it came in (echoed back
+// as "$image"), the decoded image, the objects in order and any top-level keys
+// a service adds (such as "verification").
+type Sample struct {
+	// Encoded is the image file as received; nil when the request had no image.
+	Encoded []byte
+	// Image is the decoded image in BGR order, upright (EXIF orientation
+	// applied); empty when the request had no image.
+	Image   gocv.Mat
+	Objects []*Object
+	// Extra holds top-level keys after "$image" and "objects".
+	Extra *Object
+
+	memo map[string]any
+}
+
+// NewSample wraps a decoded image (which the sample then owns) and objects.
+func NewSample(encoded []byte, img gocv.Mat, objects []*Object) *Sample {
+	return &Sample{Encoded: encoded, Image: img, Objects: objects, Extra: NewObject()}
+}
+
+// HasImage reports whether the sample carries a decoded image.
+func (s *Sample) HasImage() bool { return !s.Image.Empty() }
+
+// Width and Height are the decoded image's size in pixels.
+func (s *Sample) Width() int  { return s.Image.Cols() }
+func (s *Sample) Height() int { return s.Image.Rows() }
+
+// Memo returns the value cached under key, computing it once per sample. A
+// sample is processed by one goroutine at a time, so no lock is needed.
+func (s *Sample) Memo(key string, compute func() (any, error)) (any, error) {
+	if v, ok := s.memo[key]; ok {
+		return v, nil
+	}
+	v, err := compute()
+	if err != nil {
+		return nil, err
+	}
+	if s.memo == nil {
+		s.memo = map[string]any{}
+	}
+	s.memo[key] = v
+	return v, nil
+}
+
+// Close frees the decoded image and anything memoized that holds native memory.
+func (s *Sample) Close() {
+	if s.Image.Ptr() != nil {
+		s.Image.Close()
+	}
+	for _, v := range s.memo {
+		if c, ok := v.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	}
+	s.memo = nil
+}

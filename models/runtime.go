@@ -1,0 +1,331 @@
+package models
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	tflite "github.com/mattn/go-tflite"
+)
+
+// Options configure the runtime: where the model files are, and the default
+// delegate, thread count and pool size, any of which a model may override.
+type Options struct {
+	Dir      string
+	Delegate string
+	Threads  int
+	// Pool is how many interpreters each model keeps, so that concurrent
+	// requests do not serialize on one.
+	Pool     int
+	PerModel map[string]ModelOptions
+}
+
+// ModelOptions override the runtime's defaults for one model; zero values inherit.
+type ModelOptions struct {
+	Delegate string `yaml:"delegate"`
+	Threads  int    `yaml:"threads"`
+	Pool     int    `yaml:"pool"`
+}
+
+func (o Options) forModel(name string) ModelOptions {
+	mo := ModelOptions{Delegate: o.Delegate, Threads: o.Threads, Pool: o.Pool}
+	if p, ok := o.PerModel[name]; ok {
+		if p.Delegate != "" {
+			mo.Delegate = p.Delegate
+		}
+		if p.Threads > 0 {
+			mo.Threads = p.Threads
+		}
+		if p.Pool > 0 {
+			mo.Pool = p.Pool
+		}
+	}
+	if mo.Delegate == "" {
+		mo.Delegate = DelegateXNNPACK
+	}
+	if mo.Threads <= 0 {
+		mo.Threads = 1
+	}
+	if mo.Pool <= 0 {
+		mo.Pool = 1
+	}
+	return mo
+}
+
+// Runtime loads verified models and hands them out by name.
+type Runtime struct {
+	manifest *Manifest
+	opts     Options
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	loaded map[string]*Model
+}
+
+// NewRuntime returns a runtime over the models listed in manifest.
+func NewRuntime(manifest *Manifest, opts Options, log *slog.Logger) (*Runtime, error) {
+	if err := ValidateDelegate(opts.Delegate); err != nil {
+		return nil, err
+	}
+	for name, p := range opts.PerModel {
+		if _, err := manifest.Find(name); err != nil {
+			return nil, fmt.Errorf("model options: %w", err)
+		}
+		if err := ValidateDelegate(p.Delegate); err != nil {
+			return nil, fmt.Errorf("model %s: %w", name, err)
+		}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runtime{manifest: manifest, opts: opts, log: log, loaded: map[string]*Model{}}, nil
+}
+
+// Model returns the named model, loading and verifying it on first use.
+func (r *Runtime) Model(name string) (*Model, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m, ok := r.loaded[name]; ok {
+		return m, nil
+	}
+	info, err := r.manifest.Find(name)
+	if err != nil {
+		return nil, err
+	}
+	m, err := loadModel(info, filepath.Join(r.opts.Dir, info.File), r.opts.forModel(name))
+	if err != nil {
+		return nil, err
+	}
+	r.log.Info("model loaded", "model", name, "file", info.File, "delegate", m.Delegate,
+		"threads", m.Threads, "interpreters", cap(m.pool), "precision", info.Precision)
+	r.loaded[name] = m
+	return m, nil
+}
+
+// Loaded lists the models loaded so far with the delegate each runs on.
+func (r *Runtime) Loaded() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]string, len(r.loaded))
+	for n, m := range r.loaded {
+		out[n] = m.Delegate
+	}
+	return out
+}
+
+// Close frees every loaded model; no model may be in use.
+func (r *Runtime) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for n, m := range r.loaded {
+		m.close()
+		delete(r.loaded, n)
+	}
+}
+
+// VerifyFile checks that the file at path has the manifest's sha256.
+func VerifyFile(info *ModelInfo, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w (run `make models`)", info.Name, err)
+	}
+	sum := sha256.Sum256(b)
+	got := hex.EncodeToString(sum[:])
+	if got != info.SHA256 {
+		return nil, fmt.Errorf("model %s: file %s has sha256 %s, the manifest expects %s",
+			info.Name, path, got, info.SHA256)
+	}
+	return b, nil
+}
+
+// Model is one loaded network with a pool of ready interpreters.
+type Model struct {
+	Info     *ModelInfo
+	Delegate string
+	Threads  int
+
+	model *tflite.Model
+	pool  chan *Interpreter
+	all   []*Interpreter
+}
+
+func loadModel(info *ModelInfo, path string, mo ModelOptions) (*Model, error) {
+	b, err := VerifyFile(info, path)
+	if err != nil {
+		return nil, err
+	}
+	tm := tflite.NewModel(b)
+	if tm == nil {
+		return nil, fmt.Errorf("model %s: TFLite cannot parse %s", info.Name, path)
+	}
+	m := &Model{Info: info, Delegate: mo.Delegate, Threads: mo.Threads, model: tm, pool: make(chan *Interpreter, mo.Pool)}
+	for i := 0; i < mo.Pool; i++ {
+		it, err := newInterpreter(tm, mo)
+		if err != nil {
+			m.close()
+			return nil, fmt.Errorf("model %s: %w", info.Name, err)
+		}
+		m.all = append(m.all, it)
+		m.pool <- it
+	}
+	return m, nil
+}
+
+// Run borrows an interpreter for the duration of fn, waiting for one while
+// ctx allows.
+func (m *Model) Run(ctx context.Context, fn func(*Interpreter) error) error {
+	var it *Interpreter
+	select {
+	case it = <-m.pool:
+	case <-ctx.Done():
+		return fmt.Errorf("model %s: wait for an interpreter: %w", m.Info.Name, ctx.Err())
+	}
+	defer func() { m.pool <- it }()
+	return fn(it)
+}
+
+func (m *Model) close() {
+	for _, it := range m.all {
+		it.close()
+	}
+	m.all = nil
+	if m.model != nil {
+		m.model.Delete()
+		m.model = nil
+	}
+}
+
+// Interpreter is one TFLite interpreter; it is used by one goroutine at a time.
+type Interpreter struct {
+	it       *tflite.Interpreter
+	opts     *tflite.InterpreterOptions
+	delegate delegate
+}
+
+func newInterpreter(tm *tflite.Model, mo ModelOptions) (*Interpreter, error) {
+	opts := tflite.NewInterpreterOptions()
+	opts.SetNumThread(mo.Threads)
+	d, err := newDelegate(mo.Delegate, mo.Threads)
+	if err != nil {
+		opts.Delete()
+		return nil, err
+	}
+	if d != nil {
+		opts.AddDelegate(d)
+	}
+	it := tflite.NewInterpreter(tm, opts)
+	if it == nil {
+		opts.Delete()
+		if d != nil {
+			d.Delete()
+		}
+		return nil, fmt.Errorf("create interpreter with delegate %s", mo.Delegate)
+	}
+	out := &Interpreter{it: it, opts: opts, delegate: d}
+	if st := it.AllocateTensors(); st != tflite.OK {
+		out.close()
+		return nil, fmt.Errorf("allocate tensors: status %v", st)
+	}
+	return out, nil
+}
+
+func (i *Interpreter) close() {
+	if i.it != nil {
+		i.it.Delete()
+		i.it = nil
+	}
+	if i.delegate != nil {
+		i.delegate.Delete()
+		i.delegate = nil
+	}
+	if i.opts != nil {
+		i.opts.Delete()
+		i.opts = nil
+	}
+}
+
+// Input returns input tensor n as a writable float32 slice.
+func (i *Interpreter) Input(n int) ([]float32, error) {
+	if n < 0 || n >= i.it.GetInputTensorCount() {
+		return nil, fmt.Errorf("input %d out of range", n)
+	}
+	t := i.it.GetInputTensor(n)
+	if t.Type() != tflite.Float32 {
+		return nil, fmt.Errorf("input %d is %v, not float32", n, t.Type())
+	}
+	return t.Float32s(), nil
+}
+
+// Invoke runs the network.
+func (i *Interpreter) Invoke() error {
+	if st := i.it.Invoke(); st != tflite.OK {
+		return fmt.Errorf("invoke: status %v", st)
+	}
+	return nil
+}
+
+// Output returns output tensor n as a float32 slice, valid until the next Invoke.
+func (i *Interpreter) Output(n int) ([]float32, error) {
+	if n < 0 || n >= i.it.GetOutputTensorCount() {
+		return nil, fmt.Errorf("output %d out of range", n)
+	}
+	t := i.it.GetOutputTensor(n)
+	if t.Type() != tflite.Float32 {
+		return nil, fmt.Errorf("output %d is %v, not float32", n, t.Type())
+	}
+	return t.Float32s(), nil
+}
+
+// Describe returns the interpreter's inputs and outputs as the manifest records them.
+func (i *Interpreter) Describe() (inputs, outputs []TensorInfo) {
+	for n := 0; n < i.it.GetInputTensorCount(); n++ {
+		inputs = append(inputs, tensorInfo(i.it.GetInputTensor(n)))
+	}
+	for n := 0; n < i.it.GetOutputTensorCount(); n++ {
+		outputs = append(outputs, tensorInfo(i.it.GetOutputTensor(n)))
+	}
+	return inputs, outputs
+}
+
+func tensorInfo(t *tflite.Tensor) TensorInfo {
+	shape := make([]int, t.NumDims())
+	for d := range shape {
+		shape[d] = t.Dim(d)
+	}
+	return TensorInfo{Name: t.Name(), Shape: shape, Type: dtypeName(t.Type())}
+}
+
+func dtypeName(t tflite.TensorType) string {
+	switch t {
+	case tflite.Float32:
+		return "float32"
+	case tflite.Int8:
+		return "int8"
+	case tflite.UInt8:
+		return "uint8"
+	case tflite.Int32:
+		return "int32"
+	}
+	return t.String()
+}
+
+// Inspect loads a model file without a manifest entry and describes its tensors.
+func Inspect(b []byte) (inputs, outputs []TensorInfo, err error) {
+	tm := tflite.NewModel(b)
+	if tm == nil {
+		return nil, nil, fmt.Errorf("TFLite cannot parse the model")
+	}
+	defer tm.Delete()
+	it, err := newInterpreter(tm, ModelOptions{Delegate: DelegateNone, Threads: 1, Pool: 1})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer it.close()
+	in, out := it.Describe()
+	return in, out, nil
+}
