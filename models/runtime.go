@@ -329,3 +329,13 @@ func Inspect(b []byte) (inputs, outputs []TensorInfo, err error) {
 	in, out := it.Describe()
 	return in, out, nil
 }
+
+// File returns the verified bytes of a non-network file listed in the
+// manifest (such as the canonical face geometry).
+func (r *Runtime) File(name string) ([]byte, error) {
+	info, err := r.manifest.Find(name)
+	if err != nil {
+		return nil, err
+	}
+	return VerifyFile(info, filepath.Join(r.opts.Dir, info.File))
+}

@@ -1,0 +1,226 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"sort"
+	"strings"
+
+	"gocv.io/x/gocv"
+
+	"imageapid/estimators"
+)
+
+// readBody reads the whole body within the configured limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, errBodyTooLarge
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, errBodyTooLarge
+	}
+	if err != nil {
+		return nil, &statusError{http.StatusBadRequest, "Could not read the request body: " + err.Error()}
+	}
+	return b, nil
+}
+
+// imageSample reads a multipart form with the file in part "image".
+func (s *Server) imageSample(w http.ResponseWriter, r *http.Request) (*estimators.Sample, error) {
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, errBodyTooLarge
+	}
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !strings.HasPrefix(mt, "multipart/") || params["boundary"] == "" {
+		return nil, missing("image")
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	data, err := formFile(multipart.NewReader(body, params["boundary"]), "image")
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, errBodyTooLarge
+	case errors.Is(err, errNoPart):
+		return nil, missing("image")
+	case err != nil:
+		return nil, &statusError{http.StatusBadRequest, "Malformed multipart body: " + err.Error()}
+	}
+	img, err := estimators.DecodeImage(data, s.cfg.MaxPixels)
+	if err != nil {
+		return nil, err
+	}
+	return estimators.NewSample(data, img, nil), nil
+}
+
+// jsonSample reads a sample: {"$image": base64, "objects": [...], ...}.
+func (s *Server) jsonSample(w http.ResponseWriter, r *http.Request, e estimators.Estimator) (*estimators.Sample, error) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	top, err := parseTop(body)
+	if err != nil {
+		return nil, err
+	}
+	objects, err := s.parseObjects(top)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		encoded []byte
+		img     gocv.Mat
+	)
+	raw, hasImage := top.Raw("$image")
+	if hasImage && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		var b64 string
+		if err := json.Unmarshal(raw, &b64); err != nil {
+			return nil, invalid("str type expected", "type_error.str", "$image")
+		}
+		encoded, err = decodeBase64(b64)
+		if err != nil {
+			return nil, estimators.BadInput(estimators.MsgBadBase64)
+		}
+		img, err = estimators.DecodeImage(encoded, s.cfg.MaxPixels)
+		if err != nil {
+			return nil, err
+		}
+	} else if e.NeedsImage() {
+		return nil, missing("$image")
+	}
+	sample := estimators.NewSample(encoded, img, objects)
+	for _, k := range top.Keys() {
+		if k != "$image" && k != "objects" {
+			v, _ := top.Raw(k)
+			sample.Extra.SetRaw(k, v)
+		}
+	}
+	return sample, nil
+}
+
+func parseTop(body []byte) (*estimators.Object, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, invalid("field required", "value_error.missing")
+	}
+	if !json.Valid(trimmed) {
+		var pos any = 0
+		var se *json.SyntaxError
+		if err := json.Unmarshal(trimmed, new(any)); errors.As(err, &se) {
+			pos = se.Offset
+		}
+		return nil, invalid("Invalid JSON: the body could not be parsed", "value_error.jsondecode", pos)
+	}
+	if trimmed[0] != '{' {
+		return nil, invalid("value is not a valid dict", "type_error.dict")
+	}
+	top := estimators.NewObject()
+	if err := top.UnmarshalJSON(trimmed); err != nil {
+		return nil, invalid("value is not a valid dict", "type_error.dict")
+	}
+	return top, nil
+}
+
+// parseObjects validates "objects" and prepares it as the original does:
+// empty objects are dropped, an object without "id" gets its list index, and
+// objects are sorted by id.
+func (s *Server) parseObjects(top *estimators.Object) ([]*estimators.Object, error) {
+	raw, ok := top.Raw("objects")
+	if !ok || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return nil, nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, invalid("value is not a valid list", "type_error.list", "objects")
+	}
+	if len(items) > s.cfg.MaxObjects {
+		return nil, estimators.BadInput("Too many objects: %d, the limit is %d", len(items), s.cfg.MaxObjects)
+	}
+	type keyed struct {
+		id  int64
+		obj *estimators.Object
+	}
+	var out []keyed
+	for i, it := range items {
+		t := bytes.TrimSpace(it)
+		if len(t) == 0 || t[0] != '{' {
+			return nil, invalid("value is not a valid dict", "type_error.dict", "objects", i)
+		}
+		o := estimators.NewObject()
+		if err := o.UnmarshalJSON(t); err != nil {
+			return nil, invalid("value is not a valid dict", "type_error.dict", "objects", i)
+		}
+		if o.Len() == 0 {
+			continue
+		}
+		id := int64(i)
+		if rawID, ok := o.Raw("id"); ok {
+			if err := json.Unmarshal(rawID, &id); err != nil || id < 0 {
+				return nil, invalid("value is not a valid non-negative integer", "type_error.integer", "objects", i, "id")
+			}
+		} else {
+			o.Set("id", i)
+		}
+		out = append(out, keyed{id, o})
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].id < out[b].id })
+	objs := make([]*estimators.Object, len(out))
+	for i, k := range out {
+		objs[i] = k.obj
+	}
+	return objs, nil
+}
+
+// decodeBase64 accepts standard base64 with or without padding, ignoring
+// line breaks, and a data: URL prefix.
+func decodeBase64(s string) ([]byte, error) {
+	if strings.HasPrefix(s, "data:") {
+		if i := strings.Index(s, ","); i >= 0 {
+			s = s[i+1:]
+		}
+	}
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return b, nil
+	}
+	b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil {
+		return nil, fmt.Errorf("base64: %w", err)
+	}
+	return b, nil
+}
+
+var errNoPart = errors.New("no such form part")
+
+// formFile returns the bytes of the first form part with the given name.
+func formFile(mr *multipart.Reader, name string) ([]byte, error) {
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil, errNoPart
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.FormName() != name {
+			if _, err := io.Copy(io.Discard, p); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return io.ReadAll(p)
+	}
+}

@@ -1,0 +1,147 @@
+// Package config owns the daemon's configuration: the YAML file, its
+// defaults, and the checks that run before anything starts.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"imageapid/estimators/face"
+	"imageapid/models"
+)
+
+// Config is the whole daemon configuration.
+type Config struct {
+	// DeviceID names this box in MQTT topics; empty means the host name.
+	DeviceID string      `yaml:"device_id"`
+	LogLevel string      `yaml:"log_level"`
+	HTTP     HTTP        `yaml:"http"`
+	Models   Models      `yaml:"models"`
+	Face     face.Config `yaml:"face"`
+	// Services lists the Image API services to serve; empty means all.
+	Services []string `yaml:"services"`
+	// Estimators holds per-service settings, keyed by service name; each
+	// estimator decodes its own section.
+	Estimators map[string]yaml.Node `yaml:"estimators"`
+}
+
+// HTTP configures the Image API server.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+	// MaxBodyBytes caps a request body (the original's MAX_BODY_SIZE).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxPixels caps a decoded image's width x height.
+	MaxPixels int `yaml:"max_pixels"`
+	// MaxObjects caps the objects list of one sample.
+	MaxObjects int `yaml:"max_objects"`
+	// MaxConcurrent is how many requests are processed at once; the others
+	// wait for a slot until their timeout.
+	MaxConcurrent  int           `yaml:"max_concurrent"`
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	ShutdownGrace  time.Duration `yaml:"shutdown_grace"`
+}
+
+// Models configures the model runtime.
+type Models struct {
+	Manifest string `yaml:"manifest"`
+	Dir      string `yaml:"dir"`
+	// Delegate is the default for every model: xnnpack or none.
+	Delegate string `yaml:"delegate"`
+	Threads  int    `yaml:"threads"`
+	// Interpreters is the pool size per model.
+	Interpreters int                            `yaml:"interpreters"`
+	PerModel     map[string]models.ModelOptions `yaml:"per_model"`
+}
+
+// Default returns the configuration used for keys the file does not set.
+func Default() Config {
+	return Config{
+		LogLevel: "info",
+		HTTP: HTTP{
+			Listen:         "127.0.0.1:8080",
+			MaxBodyBytes:   4_700_000,
+			MaxPixels:      10_000_000,
+			MaxObjects:     100,
+			MaxConcurrent:  4,
+			RequestTimeout: 30 * time.Second,
+			ShutdownGrace:  4 * time.Second,
+		},
+		Models: Models{
+			Manifest:     "models/manifest.json",
+			Dir:          "models/build",
+			Delegate:     models.DelegateXNNPACK,
+			Threads:      1,
+			Interpreters: 2,
+		},
+		Face: face.Config{MinScore: 0.5, MaxFaces: 50},
+	}
+}
+
+// Load reads a YAML file over the defaults and checks the result. Unknown
+// keys are errors, so a typo does not silently fall back to a default.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file means all defaults
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.Check(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Check reports the first invalid setting.
+func (c *Config) Check() error {
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		return fmt.Errorf("http.listen %q: %w", c.HTTP.Listen, err)
+	}
+	if c.HTTP.MaxBodyBytes <= 0 || c.HTTP.MaxPixels <= 0 || c.HTTP.MaxObjects <= 0 || c.HTTP.MaxConcurrent <= 0 {
+		return errors.New("http: max_body_bytes, max_pixels, max_objects and max_concurrent must be positive")
+	}
+	if c.HTTP.RequestTimeout <= 0 {
+		return errors.New("http.request_timeout must be positive")
+	}
+	if err := models.ValidateDelegate(c.Models.Delegate); err != nil {
+		return fmt.Errorf("models.delegate: %w", err)
+	}
+	for name, m := range c.Models.PerModel {
+		if err := models.ValidateDelegate(m.Delegate); err != nil {
+			return fmt.Errorf("models.per_model.%s.delegate: %w", name, err)
+		}
+	}
+	if c.Models.Threads <= 0 || c.Models.Interpreters <= 0 {
+		return errors.New("models.threads and models.interpreters must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// EstimatorSettings decodes the named service's section into v, leaving v's
+// defaults where the section is absent.
+func (c *Config) EstimatorSettings(service string, v any) error {
+	node, ok := c.Estimators[service]
+	if !ok {
+		return nil
+	}
+	if err := node.Decode(v); err != nil {
+		return fmt.Errorf("estimators.%s: %w", service, err)
+	}
+	return nil
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"imageapid/daemon/config"
+	"imageapid/internal/testenv"
+)
+
+// testConfig is the default config with paths into this checkout.
+func testConfig(t *testing.T) config.Config {
+	root := testenv.Root(t)
+	cfg := config.Default()
+	cfg.Models.Manifest = filepath.Join(root, "models", "manifest.json")
+	cfg.Models.Dir = filepath.Join(root, "models", "build")
+	return cfg
+}
+
+func TestShippedConfigIsTheDefault(t *testing.T) {
+	cfg, err := config.Load(filepath.Join(testenv.Root(t), "configs", "imageapid.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(stripNodes(cfg), stripNodes(config.Default())) {
+		t.Errorf("configs/imageapid.yaml differs from config.Default():\n%+v\n%+v", cfg, config.Default())
+	}
+}
+
+func stripNodes(c config.Config) config.Config {
+	c.Estimators = nil
+	if len(c.Services) == 0 {
+		c.Services = nil
+	}
+	if len(c.Models.PerModel) == 0 {
+		c.Models.PerModel = nil
+	}
+	return c
+}
+
+func TestConfigRejectsTypos(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(p, []byte("http:\n  lisen: 127.0.0.1:1\n"), 0o644)
+	if _, err := config.Load(p); err == nil || !strings.Contains(err.Error(), "lisen") {
+		t.Errorf("a misspelt key must be an error naming it, got %v", err)
+	}
+	os.WriteFile(p, []byte("models:\n  delegate: tpu\n"), 0o644)
+	if _, err := config.Load(p); err == nil || !strings.Contains(err.Error(), "tpu") {
+		t.Errorf("an unknown delegate must be an error naming it, got %v", err)
+	}
+}
+
+func TestServeAndShutdown(t *testing.T) {
+	cfg := testConfig(t)
+	a, err := build(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.runtime.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, a, cfg, slog.New(slog.DiscardHandler), ln) }()
+	base := "http://" + ln.Addr().String()
+	for _, path := range []string{"/healthz", "/readyz", "/openapi.json"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		if path == "/readyz" && !strings.Contains(string(b), `"face_landmark":"xnnpack"`) {
+			t.Errorf("/readyz must say which delegate each model runs on: %s", b)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not return within 5 s of shutdown")
+	}
+}
+
+func TestRefusesTamperedModel(t *testing.T) {
+	cfg := testConfig(t)
+	dir := t.TempDir()
+	entries, _ := os.ReadDir(cfg.Models.Dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(cfg.Models.Dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "face_landmark.tflite" {
+			b[len(b)/2] ^= 0xFF
+		}
+		os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+	}
+	cfg.Models.Dir = dir
+	_, err := build(cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
+		t.Fatal("a model whose sha256 differs from the manifest must stop the daemon")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "face_landmark.tflite") || strings.Count(msg, "sha256") < 1 || len(strings.Fields(msg)) < 8 {
+		t.Errorf("the error must name the file and both hashes: %v", err)
+	}
+}
+
+// TestBinaryStopsOnSIGTERM runs the real daemon binary and stops it the way systemd does.
+func TestBinaryStopsOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	root := testenv.Root(t)
+	bin := filepath.Join(t.TempDir(), "imageapid")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join(root, "daemon")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	cfgPath := filepath.Join(t.TempDir(), "imageapid.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("http:\n  listen: %s\nmodels:\n  manifest: %s\n  dir: %s\n",
+		addr, filepath.Join(root, "models", "manifest.json"), filepath.Join(root, "models", "build"))), 0o644)
+
+	check := exec.Command(bin, "check-config", "-config", cfgPath)
+	out, err := check.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "config OK") || !strings.Contains(string(out), "face_landmark") {
+		t.Fatalf("check-config: %v\n%s", err, out)
+	}
+
+	cmd := exec.Command(bin, "-config", cfgPath)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon not ready in 20 s:\n%s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("daemon still running 5 s after SIGTERM")
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
