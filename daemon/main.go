@@ -20,6 +20,7 @@ import (
 
 	"imageapid/daemon/api"
 	"imageapid/daemon/config"
+	"imageapid/daemon/metrics"
 	"imageapid/estimators"
 	"imageapid/estimators/face"
 	"imageapid/models"
@@ -66,6 +67,7 @@ func newLogger(level string) *slog.Logger {
 type app struct {
 	runtime    *models.Runtime
 	estimators []estimators.Estimator
+	metrics    *metrics.Metrics
 }
 
 func build(cfg config.Config, log *slog.Logger) (*app, error) {
@@ -73,12 +75,14 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	met := metrics.New()
 	rt, err := models.NewRuntime(manifest, models.Options{
-		Dir:      cfg.Models.Dir,
-		Delegate: cfg.Models.Delegate,
-		Threads:  cfg.Models.Threads,
-		Pool:     cfg.Models.Interpreters,
-		PerModel: cfg.Models.PerModel,
+		Dir:           cfg.Models.Dir,
+		Delegate:      cfg.Models.Delegate,
+		Threads:       cfg.Models.Threads,
+		Pool:          cfg.Models.Interpreters,
+		PerModel:      cfg.Models.PerModel,
+		ObserveInvoke: met.ObserveInference,
 	}, log)
 	if err != nil {
 		return nil, err
@@ -98,7 +102,8 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 		rt.Close()
 		return nil, err
 	}
-	return &app{runtime: rt, estimators: ests}, nil
+	met.SetModels(rt.Loaded())
+	return &app{runtime: rt, estimators: ests, metrics: met}, nil
 }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger, checkOnly bool) error {
@@ -130,7 +135,11 @@ func serve(ctx context.Context, a *app, cfg config.Config, log *slog.Logger, ln 
 		MaxObjects:     cfg.HTTP.MaxObjects,
 		MaxConcurrent:  cfg.HTTP.MaxConcurrent,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
-	}, log, a.estimators, api.WithVersion(version))
+	}, log, a.estimators,
+		api.WithVersion(version),
+		api.WithObserver(a.metrics.ObserveRequest),
+		api.WithHandler("/metrics", a.metrics.Handler()),
+	)
 	httpServer := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,

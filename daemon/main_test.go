@@ -77,7 +77,11 @@ func TestServeAndShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, a, cfg, slog.New(slog.DiscardHandler), ln) }()
 	base := "http://" + ln.Addr().String()
-	for _, path := range []string{"/healthz", "/readyz", "/openapi.json"} {
+	fitReq, _ := http.NewRequest(http.MethodPost, base+"/face-detector-face-fitter/process/sample", strings.NewReader(`{"$image":"@@"}`))
+	if resp, err := http.DefaultClient.Do(fitReq); err == nil {
+		resp.Body.Close()
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/openapi.json", "/metrics"} {
 		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
@@ -86,6 +90,16 @@ func TestServeAndShutdown(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		if path == "/metrics" {
+			for _, want := range []string{
+				`imageapid_http_requests_total{code="400",route="/face-detector-face-fitter/process/sample"} 1`,
+				`imageapid_model_delegate{delegate="xnnpack",model="face_landmark"} 1`,
+			} {
+				if !strings.Contains(string(b), want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
 		}
 		if path == "/readyz" && !strings.Contains(string(b), `"face_landmark":"xnnpack"`) {
 			t.Errorf("/readyz must say which delegate each model runs on: %s", b)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	tflite "github.com/mattn/go-tflite"
 )
@@ -23,6 +24,8 @@ type Options struct {
 	// requests do not serialize on one.
 	Pool     int
 	PerModel map[string]ModelOptions
+	// ObserveInvoke, when set, is told how long each inference took (for metrics).
+	ObserveInvoke func(model string, d time.Duration)
 }
 
 // ModelOptions override the runtime's defaults for one model; zero values inherit.
@@ -97,7 +100,7 @@ func (r *Runtime) Model(name string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := loadModel(info, filepath.Join(r.opts.Dir, info.File), r.opts.forModel(name))
+	m, err := loadModel(info, filepath.Join(r.opts.Dir, info.File), r.opts.forModel(name), r.opts.ObserveInvoke)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +157,7 @@ type Model struct {
 	all   []*Interpreter
 }
 
-func loadModel(info *ModelInfo, path string, mo ModelOptions) (*Model, error) {
+func loadModel(info *ModelInfo, path string, mo ModelOptions, observe func(string, time.Duration)) (*Model, error) {
 	b, err := VerifyFile(info, path)
 	if err != nil {
 		return nil, err
@@ -169,6 +172,10 @@ func loadModel(info *ModelInfo, path string, mo ModelOptions) (*Model, error) {
 		if err != nil {
 			m.close()
 			return nil, fmt.Errorf("model %s: %w", info.Name, err)
+		}
+		if observe != nil {
+			name := info.Name
+			it.observe = func(d time.Duration) { observe(name, d) }
 		}
 		m.all = append(m.all, it)
 		m.pool <- it
@@ -205,6 +212,7 @@ type Interpreter struct {
 	it       *tflite.Interpreter
 	opts     *tflite.InterpreterOptions
 	delegate delegate
+	observe  func(time.Duration)
 }
 
 func newInterpreter(tm *tflite.Model, mo ModelOptions) (*Interpreter, error) {
@@ -263,6 +271,9 @@ func (i *Interpreter) Input(n int) ([]float32, error) {
 
 // Invoke runs the network.
 func (i *Interpreter) Invoke() error {
+	if i.observe != nil {
+		defer func(start time.Time) { i.observe(time.Since(start)) }(time.Now())
+	}
 	if st := i.it.Invoke(); st != tflite.OK {
 		return fmt.Errorf("invoke: status %v", st)
 	}
