@@ -3,12 +3,18 @@
 // face mesh on a rotation-aligned crop, the 21 "fda" points, head pose
 // angles, and aligned crops for attribute and embedding networks.
 //
-// It works on gocv images and knows nothing about requests or JSON.
+// It works on gocv images and knows nothing about requests or JSON. A
+// Pipeline is safe for concurrent use: it holds only read-only state, and
+// each network run borrows an interpreter from the runtime's pool.
 package face
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"image"
+	"math"
+	"os"
 
 	"gocv.io/x/gocv"
 
@@ -19,6 +25,11 @@ import (
 type Point struct{ X, Y float64 }
 
 // Detection is one face found by the detector, in pixels of the image.
+//
+// Coordinates: box corners are pixel-edge coordinates (the image spans 0 to
+// its width, so a box divided by the width is the Image API's normalised
+// bbox); points (keypoints, mesh, fda) are pixel-centre coordinates, the
+// OpenCV, dlib and iBUG convention, where pixel (0, 0) is at (0, 0).
 type Detection struct {
 	X1, Y1, X2, Y2 float64
 	Score          float64
@@ -30,41 +41,354 @@ type Detection struct {
 // Face is a detection with its mesh, fda points and head pose.
 type Face struct {
 	Detection
-	// Mesh holds the 468 mesh points: x, y in image pixels, z in the same scale.
+	// Mesh holds the 468 mesh points: x, y in image pixels, z in the same scale
+	// (smaller z is nearer the camera).
 	Mesh [][3]float64
 	// FDA holds the 21 fda points in the order of the Image API (left = image left).
 	FDA [21][3]float64
 	// Yaw, Pitch and Roll are degrees: yaw positive when the subject turns to
 	// their left, pitch positive looking up, roll positive clockwise in the image.
 	Yaw, Pitch, Roll float64
+	// Presence is the mesh network's probability that the crop holds a face.
+	Presence float64
 }
 
 // LeftEye and RightEye are the image-left and image-right eye centres (fda points 7 and 10).
 func (f *Face) LeftEye() Point  { return Point{f.FDA[7][0], f.FDA[7][1]} }
 func (f *Face) RightEye() Point { return Point{f.FDA[10][0], f.FDA[10][1]} }
 
-// Config tunes detection.
+// Config tunes detection. Zero values take the defaults.
 type Config struct {
+	// MinScore is the lowest detector score kept (default 0.5, MediaPipe's).
 	MinScore float64 `yaml:"min_score"`
-	MaxFaces int     `yaml:"max_faces"`
+	// MaxFaces caps the faces returned, most confident first (default 50).
+	MaxFaces int `yaml:"max_faces"`
+	// Detector picks the BlazeFace variant: "full_range" (default, faces up
+	// to about five metres away) or "short_range" (selfie distance).
+	Detector string `yaml:"detector"`
+	// Tiling adds passes over overlapping tiles of the image so that small
+	// faces in group photos are found. "auto" (default) tiles images whose
+	// longer side exceeds twice the detector input when the whole-image pass
+	// found no face or a face near the detector's lower size limit (a crowd
+	// is likely); "always" tiles such images every time; "off" never tiles.
+	Tiling string `yaml:"tiling"`
+	// BorderPass adds a pass over the image zoomed out inside a black margin
+	// of a quarter of its longer side, which finds faces cut by the image
+	// border (selfies, crowded shots). "auto" (default) runs it when the
+	// whole-image pass found no face or a face touching the border;
+	// "always" and "off" as for Tiling.
+	BorderPass string `yaml:"border_pass"`
+	// RefineMesh runs the mesh a second time on the ROI computed from the
+	// first mesh (MediaPipe's tracking ROI): "on" or "off" (default on).
+	RefineMesh string `yaml:"refine_mesh"`
+	// GeometryFile, when set, is read instead of the runtime's
+	// face_geometry (the canonical face for head pose).
+	GeometryFile string `yaml:"geometry_file"`
+}
+
+const (
+	defaultMinScore = 0.5
+	defaultMaxFaces = 50
+	nmsThreshold    = 0.3 // MediaPipe's min_suppression_threshold for BlazeFace
+)
+
+func (c Config) withDefaults() (Config, error) {
+	if c.MinScore == 0 {
+		c.MinScore = defaultMinScore
+	}
+	if !(c.MinScore > 0 && c.MinScore < 1) {
+		return c, fmt.Errorf("face config: min_score %v is outside (0, 1)", c.MinScore)
+	}
+	if c.MaxFaces == 0 {
+		c.MaxFaces = defaultMaxFaces
+	}
+	if c.MaxFaces < 0 {
+		return c, fmt.Errorf("face config: max_faces %d is negative", c.MaxFaces)
+	}
+	switch c.Detector {
+	case "":
+		c.Detector = "full_range"
+	case "full_range", "short_range":
+	default:
+		return c, fmt.Errorf("face config: detector %q is not full_range or short_range", c.Detector)
+	}
+	for _, o := range []struct {
+		name string
+		v    *string
+	}{{"tiling", &c.Tiling}, {"border_pass", &c.BorderPass}} {
+		switch *o.v {
+		case "":
+			*o.v = "auto"
+		case "auto", "always", "off":
+		default:
+			return c, fmt.Errorf("face config: %s %q is not auto, always or off", o.name, *o.v)
+		}
+	}
+	switch c.RefineMesh {
+	case "":
+		c.RefineMesh = "on"
+	case "on", "off":
+	default:
+		return c, fmt.Errorf("face config: refine_mesh %q is not on or off", c.RefineMesh)
+	}
+	return c, nil
 }
 
 // Pipeline runs detection and fitting with models from the runtime.
 type Pipeline struct {
-	cfg Config
+	cfg      Config
+	detector *blazeFace
+	mesh     *meshModel
+	geometry *canonicalFace
 }
 
 // New loads the pipeline's models from the runtime.
 func New(rt *models.Runtime, cfg Config) (*Pipeline, error) {
-	return &Pipeline{cfg: cfg}, nil
+	if rt == nil {
+		return nil, errors.New("face pipeline: no model runtime")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	var det *blazeFace
+	if cfg.Detector == "short_range" {
+		det, err = newBlazeFace(rt, "face_detection_short_range", 128, shortRangeAnchors())
+	} else {
+		det, err = newBlazeFace(rt, "face_detection_full_range", 192, fullRangeAnchors())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("face pipeline: %w", err)
+	}
+	mesh, err := newMeshModel(rt)
+	if err != nil {
+		return nil, fmt.Errorf("face pipeline: %w", err)
+	}
+	geo, err := loadGeometry(rt, cfg.GeometryFile)
+	if err != nil {
+		return nil, fmt.Errorf("face pipeline: %w", err)
+	}
+	return &Pipeline{cfg: cfg, detector: det, mesh: mesh, geometry: geo}, nil
 }
 
+// loadGeometry reads the canonical face from path when set, else from the runtime.
+func loadGeometry(rt *models.Runtime, path string) (*canonicalFace, error) {
+	var b []byte
+	var err error
+	if path != "" {
+		b, err = os.ReadFile(path)
+	} else {
+		b, err = rt.File("face_geometry")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("face geometry: %w", err)
+	}
+	return parseGeometry(b)
+}
+
+// checkImage accepts a non-empty 8-bit BGR image; 1- and 4-channel images are
+// converted, and the returned release func frees any converted copy.
+func checkImage(img gocv.Mat) (gocv.Mat, func(), error) {
+	if img.Empty() || img.Rows() <= 0 || img.Cols() <= 0 {
+		return img, nil, errors.New("empty image")
+	}
+	var code gocv.ColorConversionCode
+	switch img.Type() {
+	case gocv.MatTypeCV8UC3:
+		return img, func() {}, nil
+	case gocv.MatTypeCV8UC1:
+		code = gocv.ColorGrayToBGR
+	case gocv.MatTypeCV8UC4:
+		code = gocv.ColorBGRAToBGR
+	default:
+		return img, nil, fmt.Errorf("image type %v is not 8-bit BGR", img.Type())
+	}
+	out := gocv.NewMat()
+	gocv.CvtColor(img, &out, code)
+	return out, func() { out.Close() }, nil
+}
+
+// smallFace is the face width, in detector input pixels, below which the
+// whole-image pass is near its limit and tiles are worth running (BlazeFace
+// full range finds faces down to about 15 input pixels wide).
+const smallFace = 24
+
 // Detect finds faces in a BGR image, most confident first.
+//
+// The detector always runs on the whole image; extra passes (see
+// Config.Tiling and Config.BorderPass) run on a zoomed-out copy and on
+// overlapping tiles, and weighted NMS merges all passes.
 func (p *Pipeline) Detect(ctx context.Context, img gocv.Mat) ([]Detection, error) {
-	return nil, errors.New("face detection: not implemented yet")
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("face detection: %w", err)
+	}
+	img, release, err := checkImage(img)
+	if err != nil {
+		return nil, fmt.Errorf("face detection: %w", err)
+	}
+	defer release()
+	w, h := img.Cols(), img.Rows()
+	whole := image.Rect(0, 0, w, h)
+	all, err := p.detector.detectRegion(ctx, img, whole, p.cfg.MinScore)
+	if err != nil {
+		return nil, fmt.Errorf("face detection: %w", err)
+	}
+	var extra []image.Rectangle
+	if p.wantBorderPass(all, w, h) {
+		m := max(w, h) / 4
+		extra = append(extra, image.Rect(-m, -m, w+m, h+m))
+	}
+	if p.wantTiles(all, w, h) {
+		extra = append(extra, tiles(w, h, p.detector.size)...)
+	}
+	for _, t := range extra {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("face detection: %w", err)
+		}
+		dets, err := p.detector.detectRegion(ctx, img, t, p.cfg.MinScore)
+		if err != nil {
+			return nil, fmt.Errorf("face detection: %w", err)
+		}
+		all = append(all, dropCut(dets, t, w, h)...)
+	}
+	out := weightedNMS(all, nmsThreshold)
+	out = dropDegenerate(out)
+	if len(out) > p.cfg.MaxFaces {
+		out = out[:p.cfg.MaxFaces]
+	}
+	return out, nil
+}
+
+func (p *Pipeline) wantBorderPass(whole []Detection, w, h int) bool {
+	switch p.cfg.BorderPass {
+	case "off":
+		return false
+	case "always":
+		return true
+	}
+	if len(whole) == 0 {
+		return true
+	}
+	margin := 0.02 * float64(max(w, h))
+	for _, d := range whole {
+		if d.X1 < margin || d.Y1 < margin || d.X2 > float64(w)-margin || d.Y2 > float64(h)-margin {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pipeline) wantTiles(whole []Detection, w, h int) bool {
+	if p.cfg.Tiling == "off" || max(w, h) <= 2*p.detector.size || min(w, h) < p.detector.size {
+		return false
+	}
+	if p.cfg.Tiling == "always" || len(whole) == 0 {
+		return true
+	}
+	scale := float64(p.detector.size) / float64(max(w, h))
+	for _, d := range whole {
+		if (d.X2-d.X1)*scale < smallFace {
+			return true
+		}
+	}
+	return false
+}
+
+// tiles covers the image with squares of about 5/8 of its longer side
+// (never more than the shorter side) overlapping by at least a quarter.
+func tiles(w, h, minSide int) []image.Rectangle {
+	side := min(min(w, h), int(math.Ceil(float64(max(w, h))/2*1.25)))
+	if side < minSide {
+		return nil
+	}
+	var out []image.Rectangle
+	for _, y := range tileStarts(h, side) {
+		for _, x := range tileStarts(w, side) {
+			out = append(out, image.Rect(x, y, x+side, y+side))
+		}
+	}
+	return out
+}
+
+// tileStarts spreads tiles of the given side evenly over length with at
+// least a quarter of a tile of overlap.
+func tileStarts(length, side int) []int {
+	if length <= side {
+		return []int{0}
+	}
+	step := float64(side) * 0.75
+	n := int(math.Ceil(float64(length-side)/step)) + 1
+	out := make([]int, n)
+	for i := range out {
+		out[i] = int(math.Round(float64(i) * float64(length-side) / float64(n-1)))
+	}
+	return out
+}
+
+// dropCut removes detections from a tile whose box reaches a tile edge that
+// is not an image edge: the tile cut the face, and the whole image or a
+// neighbouring tile sees it whole.
+func dropCut(dets []Detection, t image.Rectangle, w, h int) []Detection {
+	if t.Min.X <= 0 && t.Min.Y <= 0 && t.Max.X >= w && t.Max.Y >= h {
+		return dets
+	}
+	const margin = 2.0
+	out := dets[:0]
+	for _, d := range dets {
+		cut := (t.Min.X > 0 && d.X1 < float64(t.Min.X)+margin) ||
+			(t.Min.Y > 0 && d.Y1 < float64(t.Min.Y)+margin) ||
+			(t.Max.X < w && d.X2 > float64(t.Max.X)-margin) ||
+			(t.Max.Y < h && d.Y2 > float64(t.Max.Y)-margin)
+		if !cut {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func dropDegenerate(dets []Detection) []Detection {
+	out := dets[:0]
+	for _, d := range dets {
+		if d.X2-d.X1 >= 1 && d.Y2-d.Y1 >= 1 && !math.IsNaN(d.X1+d.Y1+d.X2+d.Y2) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Fit runs the mesh on one detection and derives the fda points and angles.
 func (p *Pipeline) Fit(ctx context.Context, img gocv.Mat, d Detection) (Face, error) {
-	return Face{}, errors.New("face fitting: not implemented yet")
+	if err := ctx.Err(); err != nil {
+		return Face{}, fmt.Errorf("face fitting: %w", err)
+	}
+	img, release, err := checkImage(img)
+	if err != nil {
+		return Face{}, fmt.Errorf("face fitting: %w", err)
+	}
+	defer release()
+	if !(d.X2-d.X1 > 0 && d.Y2-d.Y1 > 0) || math.IsNaN(d.X1+d.Y1+d.X2+d.Y2) {
+		return Face{}, fmt.Errorf("face fitting: detection box %v,%v-%v,%v is empty", d.X1, d.Y1, d.X2, d.Y2)
+	}
+	r := roiFromDetection(d)
+	mesh, presence, err := p.mesh.run(ctx, img, r)
+	if err != nil {
+		return Face{}, fmt.Errorf("face fitting: %w", err)
+	}
+	if p.cfg.RefineMesh == "on" {
+		r2 := roiFromMesh(mesh)
+		if r2.side > 0 && !math.IsNaN(r2.cx+r2.cy+r2.side+r2.angle) {
+			mesh2, presence2, err := p.mesh.run(ctx, img, r2)
+			if err != nil {
+				return Face{}, fmt.Errorf("face fitting: %w", err)
+			}
+			mesh, presence = mesh2, presence2
+		}
+	}
+	for i := range mesh { // pixel-edge to pixel-centre coordinates
+		mesh[i][0] -= 0.5
+		mesh[i][1] -= 0.5
+	}
+	f := Face{Detection: d, Mesh: mesh, FDA: fdaPoints(mesh), Presence: presence}
+	f.Yaw, f.Pitch, f.Roll = headPose(p.geometry, mesh)
+	return f, nil
 }
