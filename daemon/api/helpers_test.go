@@ -127,12 +127,13 @@ func jpegOf(t testing.TB, data []byte, transform func(gocv.Mat) gocv.Mat) []byte
 		t.Fatalf("decode fixture: %v", err)
 	}
 	defer img.Close()
+	toEncode := img
 	if transform != nil {
 		out := transform(img)
 		defer out.Close()
-		img = out
+		toEncode = out
 	}
-	b, err := estimators.EncodeJPEG(img, 92)
+	b, err := estimators.EncodeJPEG(toEncode, 92)
 	if err != nil {
 		t.Fatal(err)
 	}
