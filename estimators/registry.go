@@ -26,7 +26,10 @@ type Factory func(Deps) (Estimator, error)
 // file and one line here.
 func Factories() map[string]Factory {
 	return map[string]Factory{
-		"face-detector-face-fitter": newFaceFitter,
+		"face-detector-face-fitter":        newFaceFitter,
+		"face-detector-template-extractor": newTemplateExtractor,
+		"verify-matcher":                   newVerifyMatcher,
+		"body-detector":                    newBodyDetector,
 	}
 }
 

@@ -1,0 +1,106 @@
+package body_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"imageapid/estimators"
+	"imageapid/estimators/body"
+	"imageapid/internal/evalset"
+	"imageapid/internal/testenv"
+)
+
+func detector(t testing.TB, cfg body.Config) *body.Detector {
+	t.Helper()
+	d, err := body.New(testenv.Runtime(t, ""), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func decodeFile(t testing.TB, b []byte) gocv.Mat {
+	t.Helper()
+	img, err := estimators.DecodeImage(b, 50_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { img.Close() })
+	return img
+}
+
+func TestFixtures(t *testing.T) {
+	d := detector(t, body.Config{})
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		people int
+	}{{"camera.png", 1}, {"messi5.jpg", 1}, {"astronaut.png", 1}, {"coffee.png", 0}, {"chelsea.png", 0}}
+	for _, c := range cases {
+		img := decodeFile(t, testenv.ReadFixture(t, c.name))
+		ps, err := d.Detect(ctx, img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != c.people {
+			t.Errorf("%s: %d people, want %d", c.name, len(ps), c.people)
+			continue
+		}
+		for _, p := range ps {
+			face := p.Face
+			// The body box holds the face and is much taller than it.
+			if !(p.X1 <= face[0]+2 && p.Y1 <= face[1]+2 && p.X2 >= face[2]-2 && p.Y2-p.Y1 > 2.5*(face[3]-face[1])) {
+				t.Errorf("%s: body %.0f,%.0f-%.0f,%.0f does not hold the face %v with room for a body", c.name, p.X1, p.Y1, p.X2, p.Y2, face)
+			}
+			if p.Score < 0.5 || p.Score > 1 || p.Presence < 0.5 {
+				t.Errorf("%s: score %v presence %v", c.name, p.Score, p.Presence)
+			}
+		}
+	}
+	// A stricter threshold is honoured.
+	strict := detector(t, body.Config{MinScore: 0.99})
+	if ps, _ := strict.Detect(ctx, decodeFile(t, testenv.ReadFixture(t, "camera.png"))); len(ps) != 0 {
+		t.Errorf("min_score 0.99 still found %d people in camera.png", len(ps))
+	}
+	if _, err := body.New(testenv.Runtime(t, ""), body.Config{MinScore: 1.5}); err == nil {
+		t.Error("min_score 1.5 was accepted")
+	}
+}
+
+// Recall, precision and count accuracy on the evaluation set stay above
+// floors under what the eval command measures (see the report there).
+func TestTestdataFloors(t *testing.T) {
+	set, err := evalset.Load(testenv.Shared(t, "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	d := detector(t, body.Config{})
+	r, err := evalset.EvalBodies(ctx, set, func(ctx context.Context, path string) ([][4]float64, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := d.Detect(ctx, decodeFile(t, b))
+		if err != nil {
+			return nil, err
+		}
+		out := make([][4]float64, len(ps))
+		for i, p := range ps {
+			out[i] = [4]float64{p.X1, p.Y1, p.X2, p.Y2}
+		}
+		return out, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recall %.3f precision %.3f count accuracy %.3f", r.Recall(), r.Precision(), r.CountAccuracy())
+	if r.Recall() < 0.25 || r.Precision() < 0.45 || r.CountAccuracy() < 0.55 {
+		t.Errorf("body detection below its floors (recall 0.25, precision 0.45, count 0.55): %+v", r)
+	}
+}

@@ -1,0 +1,97 @@
+package facetemplate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gocv.io/x/gocv"
+
+	"imageapid/estimators/face"
+	"imageapid/models"
+)
+
+// CalibrateCorpus extracts a template from the largest face of every photo
+// under identities/ of a corpus folder (listed in its manifest.json with
+// labels.identity) and calibrates on all genuine and impostor pairs; decode
+// turns a file into a BGR image as the daemon does.
+func CalibrateCorpus(ctx context.Context, corpus string, p *face.Pipeline, rt *models.Runtime, network string, flip bool,
+	decode func([]byte) (gocv.Mat, error)) (*Calibration, error) {
+	b, err := os.ReadFile(filepath.Join(corpus, "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("calibration corpus: %w", err)
+	}
+	var m struct {
+		Files []struct {
+			Path   string `json:"path"`
+			Labels struct {
+				Identity string `json:"identity"`
+			} `json:"labels"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("calibration corpus manifest: %w", err)
+	}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	e, err := NewEmbedder(rt, network, flip)
+	if err != nil {
+		return nil, err
+	}
+	type sample struct {
+		id  string
+		vec []float32
+	}
+	var samples []sample
+	images, noFace := 0, 0
+	ids := map[string]bool{}
+	for _, f := range m.Files {
+		if !strings.HasPrefix(f.Path, "identities/") || f.Labels.Identity == "" {
+			continue
+		}
+		images++
+		raw, err := os.ReadFile(filepath.Join(corpus, f.Path))
+		if err != nil {
+			return nil, fmt.Errorf("calibration corpus: %w", err)
+		}
+		img, err := decode(raw)
+		if err != nil {
+			return nil, fmt.Errorf("calibration corpus %s: %w", f.Path, err)
+		}
+		vec, err := LargestFace(ctx, p, e, img)
+		img.Close()
+		if err != nil {
+			return nil, fmt.Errorf("calibration corpus %s: %w", f.Path, err)
+		}
+		if vec == nil {
+			noFace++
+			continue
+		}
+		ids[f.Labels.Identity] = true
+		samples = append(samples, sample{f.Labels.Identity, vec})
+	}
+	var genuine, impostor []float64
+	for i := range samples {
+		for j := i + 1; j < len(samples); j++ {
+			d, err := Distance(samples[i].vec, samples[j].vec)
+			if err != nil {
+				return nil, err
+			}
+			if samples[i].id == samples[j].id {
+				genuine = append(genuine, d)
+			} else {
+				impostor = append(impostor, d)
+			}
+		}
+	}
+	c, err := Calibrate(genuine, impostor)
+	if err != nil {
+		return nil, err
+	}
+	c.Network, c.ModelID, c.Corpus = network, e.ModelID(), "corpus/identities"
+	c.Images, c.ImagesNoFace, c.Identities = images, noFace, len(ids)
+	return c, nil
+}
