@@ -18,11 +18,20 @@ type Sample struct {
 	Extra *Object
 
 	memo map[string]any
+	// borrowed marks an image the sample must not free (a camera frame).
+	borrowed bool
 }
 
 // NewSample wraps a decoded image (which the sample then owns) and objects.
 func NewSample(encoded []byte, img gocv.Mat, objects []*Object) *Sample {
 	return &Sample{Encoded: encoded, Image: img, Objects: objects, Extra: NewObject()}
+}
+
+// BorrowImage returns a sample over an image its caller keeps owning (a
+// camera frame or crop): Close leaves the image alone. It has no encoded
+// bytes, so responses built from it carry no "$image".
+func BorrowImage(img gocv.Mat, objects []*Object) *Sample {
+	return &Sample{Image: img, Objects: objects, Extra: NewObject(), borrowed: true}
 }
 
 // HasImage reports whether the sample carries a decoded image.
@@ -51,7 +60,7 @@ func (s *Sample) Memo(key string, compute func() (any, error)) (any, error) {
 
 // Close frees the decoded image and anything memoized that holds native memory.
 func (s *Sample) Close() {
-	if s.Image.Ptr() != nil {
+	if s.Image.Ptr() != nil && !s.borrowed {
 		s.Image.Close()
 	}
 	for _, v := range s.memo {

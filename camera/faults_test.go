@@ -1,0 +1,159 @@
+package camera
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// A looping file camera whose file is deleted reports the error and keeps
+// retrying while another camera runs on; the file put back, it recovers
+// within 5 s.
+func TestFileRemovedAndRestored(t *testing.T) {
+	dir := t.TempDir()
+	clip := writeClip(t, dir, 0, 30, 1, 10)
+	kept := filepath.Join(t.TempDir(), "kept.mp4")
+	copyFile(t, clip, kept)
+	var sts states
+	m, err := NewManager(ManagerOptions{
+		Build:   func(Config) (Analysis, error) { return Analysis{}, nil },
+		OnState: sts.add, Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	if err := m.Apply(context.Background(), []Config{
+		{ID: "door", URL: clip, Loop: true, MaxFPS: 5},
+		{ID: "other", URL: kept, Loop: true, MaxFPS: 5},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	door, _ := m.Camera("door")
+	other, _ := m.Camera("other")
+	waitFor(t, 5*time.Second, "door to connect", func() bool { return door.State().Connected })
+
+	if err := os.Remove(clip); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "door to report the missing file", func() bool {
+		s := door.State()
+		return !s.Connected && s.Status == StatusReconnecting && strings.Contains(s.LastError, "no such file")
+	})
+	if !sts.seen(func(s State) bool { return s.CameraID == "door" && strings.Contains(s.LastError, "no such file") }) {
+		t.Error("OnState did not hear of the missing file")
+	}
+	before := other.Stats().FramesCaptured
+	time.Sleep(2 * time.Second) // a few reconnection attempts
+	if d := door.Stats().Reconnects; d < 2 {
+		t.Errorf("door tried %d times in 2 s, want it to keep retrying", d)
+	}
+	if after := other.Stats().FramesCaptured; after <= before || !other.State().Connected {
+		t.Errorf("the other camera stalled while door failed: %d -> %d frames", before, after)
+	}
+
+	copyFile(t, kept, clip)
+	took := waitFor(t, 8*time.Second, "door to recover", func() bool { return door.State().Connected })
+	t.Logf("recovered %v after the file came back", took)
+	if took > 5*time.Second {
+		t.Errorf("recovery took %v, want within 5 s", took)
+	}
+	n := door.Stats().FramesCaptured
+	waitFor(t, 3*time.Second, "frames after recovery", func() bool { return door.Stats().FramesCaptured > n })
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Sources that cannot be read report why and are retried with growing
+// waits, without crashing or blocking the test.
+func TestBrokenSourcesRetryWithBackoff(t *testing.T) {
+	garbage := filepath.Join(t.TempDir(), "garbage.avi")
+	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a video; ", 5000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A loopback port nobody listens on: bind one, note it, close it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	cases := []struct {
+		name, url, wantErr string
+	}{
+		{"garbage file", garbage, "FFmpeg backend cannot open"},
+		{"rtsp closed port", "rtsp://viewer:secret@127.0.0.1:" + itoa(closedPort) + "/stream", "FFmpeg backend cannot open"},
+		{"v4l2 no device", "/dev/video63", "V4L2 backend cannot open"},
+	}
+	var cams []*Camera
+	for _, tc := range cases {
+		c, err := StartCamera(Config{ID: tc.name, URL: tc.url}, Analysis{}, Options{Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cams = append(cams, c)
+	}
+	time.Sleep(3 * time.Second)
+	for i, tc := range cases {
+		c := cams[i]
+		s := c.State()
+		t.Logf("%s: %s after %d reconnects: %s", tc.name, s.Status, s.Reconnects, s.LastError)
+		if s.Connected || s.Status != StatusReconnecting || !strings.Contains(s.LastError, tc.wantErr) {
+			t.Errorf("%s: state %+v, want reconnecting with %q", tc.name, s, tc.wantErr)
+		}
+		if strings.Contains(s.LastError, "secret") || strings.Contains(s.Source, "secret") {
+			t.Errorf("%s: the state shows the URL's password: %+v", tc.name, s)
+		}
+		// Waits of 0.25, 0.5, 1, 2 s: 3 or 4 retries in 3 s, not hundreds.
+		if s.Reconnects < 2 || s.Reconnects > 5 {
+			t.Errorf("%s: %d retries in 3 s, want 2-5 with backoff", tc.name, s.Reconnects)
+		}
+		if age := time.Since(c.LastProgress()); age > 3*time.Second {
+			t.Errorf("%s: progress is %v old while retrying", tc.name, age)
+		}
+		stopCamera(t, c)
+		if st := c.State().Status; st != StatusStopped {
+			t.Errorf("%s: status %s after Stop", tc.name, st)
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// A GStreamer pipeline source, where the GStreamer base plugins are installed.
+func TestGStreamerSource(t *testing.T) {
+	const pipeline = "videotestsrc num-buffers=300 ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! appsink"
+	probe, err := gocv.VideoCaptureFileWithAPI(pipeline, gocv.VideoCaptureGstreamer)
+	if probe != nil {
+		probe.Close()
+	}
+	if err != nil {
+		t.Skip("GStreamer's videotestsrc is not installed (gstreamer1.0-plugins-base)")
+	}
+	c, err := StartCamera(Config{ID: "gst", URL: "gst:" + pipeline, MaxFPS: 10}, Analysis{}, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopCamera(t, c)
+	waitFor(t, 5*time.Second, "gst frames", func() bool { return c.Stats().FramesAnalyzed >= 5 })
+	if st := c.Stats(); st.FramesSkipped == 0 {
+		t.Errorf("a 30 fps source capped at 10 fps skipped no frame: %+v", st)
+	}
+}
