@@ -1,8 +1,13 @@
 // Command imageapid is the daemon: it loads the configuration and the models,
-// builds the Image API services and serves them over HTTP until SIGTERM.
+// builds the Image API services, serves them over HTTP, watches the configured
+// cameras and publishes what they see over MQTT, until SIGTERM.
 //
 //	imageapid -config /etc/imageapid/imageapid.yaml
 //	imageapid check-config -config FILE   (checks the config and the models, starts nothing)
+//
+// Signals: SIGTERM/SIGINT stop within 5 s (in-flight requests finish, the MQTT
+// outbox is flushed as far as the broker allows); SIGHUP reloads the camera
+// list from the config file without a restart.
 package main
 
 import (
@@ -21,6 +26,8 @@ import (
 	"imageapid/daemon/api"
 	"imageapid/daemon/config"
 	"imageapid/daemon/metrics"
+	"imageapid/daemon/mqtt"
+	"imageapid/daemon/sdnotify"
 	"imageapid/estimators"
 	"imageapid/estimators/face"
 	"imageapid/models"
@@ -51,7 +58,7 @@ func main() {
 	log := newLogger(cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, cfg, log, checkOnly); err != nil {
+	if err := run(ctx, cfg, *configPath, log, checkOnly); err != nil {
 		log.Error("imageapid stopped", "err", err)
 		os.Exit(1)
 	}
@@ -63,9 +70,11 @@ func newLogger(level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
-// app is everything the daemon runs, built from one configuration.
+// app is the request side, built from one configuration: models, the face
+// pipeline and the Image API services.
 type app struct {
 	runtime    *models.Runtime
+	faces      *face.Pipeline
 	estimators []estimators.Estimator
 	metrics    *metrics.Metrics
 }
@@ -103,10 +112,10 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	met.SetModels(rt.Loaded())
-	return &app{runtime: rt, estimators: ests, metrics: met}, nil
+	return &app{runtime: rt, faces: faces, estimators: ests, metrics: met}, nil
 }
 
-func run(ctx context.Context, cfg config.Config, log *slog.Logger, checkOnly bool) error {
+func run(ctx context.Context, cfg config.Config, configPath string, log *slog.Logger, checkOnly bool) error {
 	a, err := build(cfg, log)
 	if err != nil {
 		return err
@@ -116,19 +125,49 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, checkOnly boo
 		for name, delegate := range a.runtime.Loaded() {
 			fmt.Printf("model %-28s delegate %s\n", name, delegate)
 		}
-		fmt.Printf("config OK: %d services\n", len(a.estimators))
+		b := newAnalysisBuilder(a.faces, a.estimators)
+		for _, c := range cfg.Cameras {
+			if err := b.check(c); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("config OK: %d services, %d cameras\n", len(a.estimators), len(cfg.Cameras))
 		return nil
 	}
-
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	ln, err := sdnotify.ActivatedListener("http")
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	return serve(ctx, a, cfg, log, ln)
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	} else {
+		log.Info("using the socket-activated listener", "addr", ln.Addr().String())
+	}
+	return serve(ctx, a, cfg, configPath, log, ln)
 }
 
-// serve answers HTTP on ln until ctx ends, then drains in-flight requests.
-func serve(ctx context.Context, a *app, cfg config.Config, log *slog.Logger, ln net.Listener) error {
+// serve runs the HTTP API on ln and the cameras until ctx ends, reloading the
+// cameras on SIGHUP, then stops everything within the shutdown budget.
+func serve(ctx context.Context, a *app, cfg config.Config, configPath string, log *slog.Logger, ln net.Listener) error {
+	notifier := sdnotify.New(log)
+	// The publisher's context outlives ctx: cancelling it would drop the
+	// outbox flush that shutdown wants.
+	bg, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+	ap, err := startAppliance(bg, cfg, a, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	mqttStats := func() mqtt.Stats { return mqtt.Stats{} }
+	if ap.pub != nil {
+		mqttStats = ap.pub.Stats
+	}
+	if err := a.metrics.Register(metrics.Appliance{Cameras: ap.cameras.Stats, MQTT: mqttStats}); err != nil {
+		log.Warn("register appliance metrics", "err", err)
+	}
 	srv := api.New(api.Config{
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
 		MaxPixels:      cfg.HTTP.MaxPixels,
@@ -139,6 +178,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, log *slog.Logger, ln 
 		api.WithVersion(version),
 		api.WithObserver(a.metrics.ObserveRequest),
 		api.WithHandler("/metrics", a.metrics.Handler()),
+		api.WithHandler("/cameras", http.HandlerFunc(ap.serveCameras)),
 	)
 	httpServer := &http.Server{
 		Handler:           srv,
@@ -147,21 +187,115 @@ func serve(ctx context.Context, a *app, cfg config.Config, log *slog.Logger, ln 
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	srv.SetReady(func() map[string]any { return map[string]any{"models": a.runtime.Loaded()} })
-	log.Info("imageapid ready", "version", version, "listen", ln.Addr().String(), "services", len(a.estimators))
-
 	errc := make(chan error, 1)
 	go func() { errc <- httpServer.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
+	srv.SetReady(func() map[string]any { return map[string]any{"models": a.runtime.Loaded()} })
+	addr := ln.Addr().String()
+	log.Info("imageapid ready", "version", version, "listen", addr, "services", len(a.estimators),
+		"cameras", len(cfg.Cameras), "models", a.runtime.Loaded())
+	notifier.Ready(statusLine(ap))
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go notifier.RunWatchdog(wctx, func() error { return healthy(wctx, addr, ap, cfg.WatchdogStall) })
+	go statusLoop(wctx, notifier, ap)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for running := true; running; {
+		select {
+		case err := <-errc:
+			ap.close(context.Background())
+			return fmt.Errorf("http server: %w", err)
+		case <-hup:
+			reload(ctx, configPath, ap, notifier, log)
+		case <-ctx.Done():
+			running = false
+		}
 	}
+
+	// Shutdown budget: systemd and the tests expect the process gone within 5 s.
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownGrace)
+	notifier.Stopping()
+	stopWatch()
+	deadline := time.Now().Add(cfg.HTTP.ShutdownGrace)
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if err := httpServer.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- httpServer.Shutdown(sctx) }()
+	apErr := ap.close(sctx)
+	if err := <-httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if apErr != nil {
+		log.Warn("appliance shutdown", "err", apErr)
 	}
 	return nil
+}
+
+// reload re-reads the config file and applies its camera list; other
+// settings need a restart and are left as they are.
+func reload(ctx context.Context, path string, ap *appliance, n *sdnotify.Notifier, log *slog.Logger) {
+	n.Reloading()
+	defer n.Ready(statusLine(ap))
+	cfg, err := config.Load(path)
+	if err != nil {
+		log.Error("reload: config rejected, keeping the running one", "err", err)
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := ap.apply(rctx, cfg.Cameras); err != nil {
+		log.Error("reload: cameras", "err", err)
+		return
+	}
+	log.Info("reloaded", "cameras", len(cfg.Cameras))
+}
+
+// healthy is the watchdog's test: the HTTP server answers and every camera
+// pipeline made progress recently.
+func healthy(ctx context.Context, addr string, ap *appliance, stall time.Duration) error {
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(hctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("http self-check: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("http self-check: status %d", resp.StatusCode)
+	}
+	return ap.stalled(stall)
+}
+
+func statusLine(ap *appliance) string {
+	connected, fps := 0, 0.0
+	states := ap.cameras.States()
+	for _, st := range states {
+		if st.Connected {
+			connected++
+		}
+		fps += st.FPS
+	}
+	line := fmt.Sprintf("serving; cameras %d/%d connected, %.1f fps", connected, len(states), fps)
+	if ap.pub != nil {
+		s := ap.pub.Stats()
+		line += fmt.Sprintf("; mqtt connected=%t queued=%d delivered=%d", s.Connected, s.QueueDepth, s.Delivered)
+	}
+	return line
+}
+
+func statusLoop(ctx context.Context, n *sdnotify.Notifier, ap *appliance) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.Status(statusLine(ap))
+		}
+	}
 }

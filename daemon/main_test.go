@@ -26,6 +26,8 @@ func testConfig(t *testing.T) config.Config {
 	cfg := config.Default()
 	cfg.Models.Manifest = filepath.Join(root, "models", "manifest.json")
 	cfg.Models.Dir = filepath.Join(root, "models", "build")
+	cfg.MQTT.EmbeddedListen = "127.0.0.1:0"
+	cfg.StateDir = t.TempDir()
 	return cfg
 }
 
@@ -37,10 +39,14 @@ func TestShippedConfigIsTheDefault(t *testing.T) {
 	if !reflect.DeepEqual(stripNodes(cfg), stripNodes(config.Default())) {
 		t.Errorf("configs/imageapid.yaml differs from config.Default():\n%+v\n%+v", cfg, config.Default())
 	}
+	if len(cfg.Cameras) != 1 || cfg.Cameras[0].URL != "third_party/fixtures/vtest.avi" || !cfg.Cameras[0].Loop {
+		t.Errorf("the shipped config must loop the sample video as its camera: %+v", cfg.Cameras)
+	}
 }
 
 func stripNodes(c config.Config) config.Config {
 	c.Estimators = nil
+	c.Cameras = nil // the shipped config plays the sample video
 	if len(c.Services) == 0 {
 		c.Services = nil
 	}
@@ -75,7 +81,7 @@ func TestServeAndShutdown(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, a, cfg, slog.New(slog.DiscardHandler), ln) }()
+	go func() { done <- serve(ctx, a, cfg, "", slog.New(slog.DiscardHandler), ln) }()
 	base := "http://" + ln.Addr().String()
 	fitReq, _ := http.NewRequest(http.MethodPost, base+"/face-detector-face-fitter/process/sample", strings.NewReader(`{"$image":"@@"}`))
 	if resp, err := http.DefaultClient.Do(fitReq); err == nil {

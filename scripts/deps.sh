@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 TFLITE_PKG="tfjs-tflite-node@0.0.2"
 TFLITE_INTEGRITY="sha512-Zed9biOz9lkWsekvPwdEmxXnsjXJnZO8iOV0s2Y20QU15cwiPedzFEBYiGbK7smYpkJpQNNY9SukoKmUi9bk9w=="
-APT_PACKAGES=(libopencv-dev pkg-config mosquitto)
+APT_PACKAGES=(libopencv-dev pkg-config mosquitto mosquitto-clients gstreamer1.0-plugins-base)
 # Registry fixtures for tests and the default camera: fetched as .deb files and unpacked, never installed.
 FIXTURE_DEBS=(python3-skimage opencv-doc)
 
@@ -94,6 +94,25 @@ install_fixtures() {
 	say "fixtures unpacked into $dir: $(ls "$dir" | tr '\n' ' ')"
 }
 
+# The TF.js reference for the model compiler's parity gate: pure-JS packages
+# pinned exactly, installed into a git-ignored folder (no binary downloads).
+TFJS_PACKAGES=(@tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-converter@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0)
+install_tfjs_reference() {
+	local dir=$THIRD/tfjs
+	local want="${TFJS_PACKAGES[*]}"
+	if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "$want" ]; then
+		say "TF.js reference present in $dir: nothing to do"
+		return
+	fi
+	say "installing ${TFJS_PACKAGES[*]} into $dir"
+	mkdir -p "$dir"
+	[ -f "$dir/package.json" ] || echo '{"name":"imageapid-tfjs-reference","private":true}' >"$dir/package.json"
+	(cd "$dir" && npm install --silent --no-audit --no-fund --save-exact "${TFJS_PACKAGES[@]}" >/dev/null)
+	echo "$want" >"$dir/.done"
+	say "TF.js reference installed in $dir"
+}
+
 install_apt
 install_tflite
 install_fixtures
+install_tfjs_reference

@@ -9,10 +9,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"imageapid/camera"
 	"imageapid/estimators/face"
 	"imageapid/models"
 )
@@ -30,6 +32,48 @@ type Config struct {
 	// Estimators holds per-service settings, keyed by service name; each
 	// estimator decodes its own section.
 	Estimators map[string]yaml.Node `yaml:"estimators"`
+	// StateDir holds what survives a restart (the MQTT outbox); empty means
+	// $STATE_DIRECTORY under systemd, else ./state.
+	StateDir string `yaml:"state_dir"`
+	MQTT     MQTT   `yaml:"mqtt"`
+	// WatchdogStall is how long a camera pipeline may make no progress
+	// before the systemd watchdog stops being fed (and restarts the service).
+	WatchdogStall time.Duration `yaml:"watchdog_stall"`
+	// Cameras are the sources the daemon watches.
+	Cameras []camera.Config `yaml:"cameras"`
+}
+
+// MQTT configures event publishing.
+type MQTT struct {
+	Enabled bool `yaml:"enabled"`
+	// URL of an external broker (tcp://, ssl://); empty runs the embedded
+	// broker on EmbeddedListen and publishes to it.
+	URL            string `yaml:"url"`
+	EmbeddedListen string `yaml:"embedded_listen"`
+	Username       string `yaml:"username"`
+	Password       string `yaml:"password"`
+	CAFile         string `yaml:"ca_file"`
+	CertFile       string `yaml:"cert_file"`
+	KeyFile        string `yaml:"key_file"`
+	ClientID       string `yaml:"client_id"`
+	// Prefix of every topic; empty means imageapid/<device_id>.
+	Prefix          string `yaml:"prefix"`
+	DiscoveryPrefix string `yaml:"discovery_prefix"`
+	// OutboxMaxBytes and OutboxMaxEntries bound undelivered events on disk;
+	// past them the oldest are dropped (and counted).
+	OutboxMaxBytes   int64 `yaml:"outbox_max_bytes"`
+	OutboxMaxEntries int   `yaml:"outbox_max_entries"`
+}
+
+// ResolvedStateDir is StateDir with its default applied.
+func (c *Config) ResolvedStateDir() string {
+	if c.StateDir != "" {
+		return c.StateDir
+	}
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		return strings.Split(d, ":")[0]
+	}
+	return "state"
 }
 
 // HTTP configures the Image API server.
@@ -80,7 +124,16 @@ func Default() Config {
 			Threads:      1,
 			Interpreters: 2,
 		},
-		Face: face.Config{MinScore: 0.5, MaxFaces: 50},
+		Face: face.Config{MinScore: 0.5, MaxFaces: 50, Detector: "full_range",
+			Tiling: "auto", BorderPass: "auto", RefineMesh: "on"},
+		WatchdogStall: time.Minute,
+		MQTT: MQTT{
+			Enabled:          true,
+			EmbeddedListen:   "127.0.0.1:1883",
+			DiscoveryPrefix:  "homeassistant",
+			OutboxMaxBytes:   16 << 20,
+			OutboxMaxEntries: 10000,
+		},
 	}
 }
 
@@ -124,6 +177,21 @@ func (c *Config) Check() error {
 	}
 	if c.Models.Threads <= 0 || c.Models.Interpreters <= 0 {
 		return errors.New("models.threads and models.interpreters must be positive")
+	}
+	if c.MQTT.Enabled && c.MQTT.URL == "" {
+		if _, _, err := net.SplitHostPort(c.MQTT.EmbeddedListen); err != nil {
+			return fmt.Errorf("mqtt.embedded_listen %q: %w", c.MQTT.EmbeddedListen, err)
+		}
+	}
+	ids := map[string]bool{}
+	for i, cam := range c.Cameras {
+		if err := cam.Validate(); err != nil {
+			return fmt.Errorf("cameras[%d]: %w", i, err)
+		}
+		if ids[cam.ID] {
+			return fmt.Errorf("cameras[%d]: id %q used twice", i, cam.ID)
+		}
+		ids[cam.ID] = true
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
