@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -150,63 +148,21 @@ func TestRefusesTamperedModel(t *testing.T) {
 	}
 }
 
-// TestBinaryStopsOnSIGTERM runs the real daemon binary and stops it the way systemd does.
-func TestBinaryStopsOnSIGTERM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	root := testenv.Root(t)
-	bin := filepath.Join(t.TempDir(), "imageapid")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = filepath.Join(root, "daemon")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	cfgPath := filepath.Join(t.TempDir(), "imageapid.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf("http:\n  listen: %s\nmodels:\n  manifest: %s\n  dir: %s\n",
-		addr, filepath.Join(root, "models", "manifest.json"), filepath.Join(root, "models", "build"))), 0o644)
-
-	check := exec.Command(bin, "check-config", "-config", cfgPath)
-	out, err := check.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "config OK") || !strings.Contains(string(out), "face_landmark") {
-		t.Fatalf("check-config: %v\n%s", err, out)
-	}
-
-	cmd := exec.Command(bin, "-config", cfgPath)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+// TestBinaryCheckConfig checks a config and its models without serving.
+func TestBinaryCheckConfig(t *testing.T) {
+	bin, err := daemonBinary()
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon not ready in 20 s:\n%s", stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	cfgPath := filepath.Join(t.TempDir(), "imageapid.yaml")
+	writeConfig(t, cfgPath, "127.0.0.1:1", "")
+	out, err := exec.Command(bin, "check-config", "-config", cfgPath).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "config OK") || !strings.Contains(string(out), "face_landmark                delegate xnnpack") {
+		t.Fatalf("check-config: %v\n%s", err, out)
 	}
-	start := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	select {
-	case err := <-waited:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("daemon still running 5 s after SIGTERM")
+	writeConfig(t, cfgPath, "127.0.0.1:1", "cameras:\n  - id: x\n    url: /nonexistent.avi\n    estimators: [no-such-thing]\n")
+	out, err = exec.Command(bin, "check-config", "-config", cfgPath).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no-such-thing") {
+		t.Errorf("check-config must reject an unknown camera estimator: %v\n%s", err, out)
 	}
-	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 }

@@ -8,14 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"imageapid/internal/testenv"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -29,15 +28,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testenv.FreePort(t) }
 
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -51,92 +42,14 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// mosquitto is a real Debian mosquitto running in the foreground on a loopback port.
-type mosquitto struct {
-	t    *testing.T
-	port int
-	conf string
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	done chan struct{}
-}
+type mosquitto = testenv.Mosquitto
 
 func startMosquitto(t *testing.T, port int) *mosquitto {
-	t.Helper()
-	return startMosquittoConf(t, port, "")
+	return testenv.StartMosquitto(t, port, "")
 }
 
-// startMosquittoConf starts mosquitto with extra lines for its listener.
 func startMosquittoConf(t *testing.T, port int, extra string) *mosquitto {
-	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/mosquitto"); err2 != nil {
-			t.Fatalf("mosquitto not installed (scripts/deps.sh installs it): %v", err)
-		}
-		bin = "/usr/sbin/mosquitto"
-	}
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s", port, extra)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m := &mosquitto{t: t, port: port, conf: conf}
-	m.start(bin)
-	t.Cleanup(m.kill)
-	return m
-}
-
-func (m *mosquitto) start(bin string) {
-	m.t.Helper()
-	m.out = new(bytes.Buffer)
-	m.cmd = exec.Command(bin, "-c", m.conf)
-	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-	if err := m.cmd.Start(); err != nil {
-		m.t.Fatalf("start mosquitto: %v", err)
-	}
-	m.done = make(chan struct{})
-	go func() { _ = m.cmd.Wait(); close(m.done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", m.addr(), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-m.done:
-			m.t.Fatalf("mosquitto exited: %s", m.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("mosquitto did not listen on %s: %s", m.addr(), m.out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (m *mosquitto) restart() { m.start(m.cmd.Path) }
-
-func (m *mosquitto) addr() string { return "127.0.0.1:" + strconv.Itoa(m.port) }
-func (m *mosquitto) URL() string  { return "tcp://" + m.addr() }
-
-// kill stops mosquitto with SIGKILL, like a crash or power cut of the broker.
-func (m *mosquitto) kill() {
-	if m.cmd == nil || m.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-m.done:
-		return
-	default:
-	}
-	_ = m.cmd.Process.Kill()
-	select {
-	case <-m.done:
-	case <-time.After(5 * time.Second):
-		m.t.Errorf("mosquitto did not exit after SIGKILL")
-	}
+	return testenv.StartMosquitto(t, port, extra)
 }
 
 // gate is a TCP proxy between the publisher and the broker. Closing it drops

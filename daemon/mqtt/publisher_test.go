@@ -279,14 +279,14 @@ func TestEventsInOrder(t *testing.T) {
 func TestEventsSurviveBrokerOutage(t *testing.T) {
 	t.Parallel()
 	mq := startMosquitto(t, freePort(t))
-	g := newGate(t, mq.addr())
+	g := newGate(t, mq.Addr())
 	sub := subscribe(t, mq.URL(), "imageapid/box1/events")
 	p := newTestPublisher(t, g.URL(), t.TempDir(), nil)
 
 	publishEvents(t, p, 0, 20)
 	waitFor(t, 10*time.Second, "first 20 events delivered", func() bool { return p.Stats().Delivered == 20 })
 
-	mq.kill()
+	mq.Kill()
 	waitFor(t, 10*time.Second, "publisher to notice", func() bool { return !p.Stats().Connected })
 	outage := time.Now()
 	for n := 20; n < 120; n++ {
@@ -298,7 +298,7 @@ func TestEventsSurviveBrokerOutage(t *testing.T) {
 	}
 	// Keep the publisher out until the subscriber is back, so it sees everything.
 	g.setOpen(false)
-	mq.restart()
+	mq.Restart()
 	t.Logf("broker down for %s", time.Since(outage).Round(100*time.Millisecond))
 	waitFor(t, 10*time.Second, "subscriber back", func() bool { return sub.subscriptions() >= 2 })
 	g.setOpen(true)
@@ -315,14 +315,14 @@ func TestEventsSurviveBrokerOutage(t *testing.T) {
 func TestOutboxSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	mq := startMosquitto(t, freePort(t))
-	g := newGate(t, mq.addr())
+	g := newGate(t, mq.Addr())
 	sub := subscribe(t, mq.URL(), "imageapid/box1/events")
 	dir := t.TempDir()
 	first := newTestPublisher(t, g.URL(), dir, nil)
 	publishEvents(t, first, 0, 5)
 	waitFor(t, 10*time.Second, "first 5 events delivered", func() bool { return first.Stats().Delivered == 5 })
 
-	mq.kill()
+	mq.Kill()
 	waitFor(t, 10*time.Second, "publisher to notice", func() bool { return !first.Stats().Connected })
 	publishEvents(t, first, 5, 15)
 	start := time.Now()
@@ -340,7 +340,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	}
 	publishEvents(t, second, 15, 25)
 	g.setOpen(false)
-	mq.restart()
+	mq.Restart()
 	waitFor(t, 10*time.Second, "subscriber back", func() bool { return sub.subscriptions() >= 2 })
 	g.setOpen(true)
 	waitFor(t, 20*time.Second, "all 25 events", func() bool { return len(sub.messages()) >= 25 })
