@@ -21,6 +21,10 @@ type Config struct {
 	// Estimators names what to run on this camera; the BuildFunc given to
 	// the Manager turns the names into detectors and attributors.
 	Estimators []string `yaml:"estimators"`
+	// BodyEvery runs body detectors on every n-th analysed frame only, the
+	// tracker carrying their last boxes in between: people detectors cost
+	// several times a face detector [1: every frame].
+	BodyEvery int `yaml:"body_every"`
 
 	Tracker    TrackerConfig   `yaml:"tracker"`
 	Events     EventConfig     `yaml:"events"`
@@ -104,6 +108,9 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	if c.ID == "" {
 		return errors.New("camera: empty id")
+	}
+	if c.BodyEvery < 0 {
+		return fmt.Errorf("camera %s: negative body_every %d", c.ID, c.BodyEvery)
 	}
 	if c.MaxFPS < 0 {
 		return fmt.Errorf("camera %s: negative max_fps %g", c.ID, c.MaxFPS)

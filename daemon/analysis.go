@@ -23,10 +23,12 @@ const (
 // on its frames: detectors for faces and bodies, and an attributor that runs
 // the named Image API services on each track's best shot.
 type analysisBuilder struct {
+	// faces is a pipeline tuned for frames: one pass per frame, no tiling.
 	faces    *face.Pipeline
 	services map[string]estimators.Estimator
 }
 
+// newAnalysisBuilder takes the camera face pipeline (see cameraFaceConfig).
 func newAnalysisBuilder(faces *face.Pipeline, ests []estimators.Estimator) *analysisBuilder {
 	b := &analysisBuilder{faces: faces, services: map[string]estimators.Estimator{}}
 	for _, e := range ests {
@@ -67,10 +69,10 @@ func (b *analysisBuilder) build(cfg camera.Config) (camera.Analysis, error) {
 			if err != nil {
 				return camera.Analysis{}, err
 			}
-			an.Detectors = append(an.Detectors, h)
+			an.Detectors = append(an.Detectors, everyNth(h, cfg.BodyEvery))
 			closers = append(closers, h.Close)
 		case "body-detector":
-			an.Detectors = append(an.Detectors, serviceDetector{b.services[name], camera.ClassBody})
+			an.Detectors = append(an.Detectors, everyNth(serviceDetector{b.services[name], camera.ClassBody}, cfg.BodyEvery))
 		default:
 			attrs = append(attrs, b.services[name])
 		}
@@ -179,4 +181,41 @@ func (s serviceAttributor) Attributes(ctx context.Context, crop gocv.Mat, d came
 		out[strings.TrimPrefix(k, "$")] = v
 	}
 	return out, nil
+}
+
+// strided runs a detector on every n-th frame and repeats its last
+// detections in between, so the tracker keeps its tracks.
+type strided struct {
+	inner camera.Detector
+	every int
+	calls int
+	last  []camera.Detection
+}
+
+func everyNth(d camera.Detector, n int) camera.Detector {
+	if n <= 1 {
+		return d
+	}
+	return &strided{inner: d, every: n}
+}
+
+func (s *strided) Detect(ctx context.Context, frame gocv.Mat) ([]camera.Detection, error) {
+	s.calls++
+	if (s.calls-1)%s.every != 0 {
+		return append([]camera.Detection(nil), s.last...), nil
+	}
+	dets, err := s.inner.Detect(ctx, frame)
+	if err != nil {
+		return nil, err
+	}
+	s.last = dets
+	return append([]camera.Detection(nil), dets...), nil
+}
+
+// cameraFaceConfig tunes the face pipeline for video frames: the extra
+// passes that find tiny or border-cut faces in still photos cost several
+// detector runs per frame, which a camera cannot afford.
+func cameraFaceConfig(c face.Config) face.Config {
+	c.Tiling, c.BorderPass = "off", "off"
+	return c
 }

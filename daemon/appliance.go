@@ -15,6 +15,7 @@ import (
 	"imageapid/daemon/broker"
 	"imageapid/daemon/config"
 	"imageapid/daemon/mqtt"
+	"imageapid/estimators/face"
 )
 
 // appliance is the camera side of the daemon: the embedded broker (unless an
@@ -30,7 +31,11 @@ type appliance struct {
 }
 
 func startAppliance(ctx context.Context, cfg config.Config, a *app, log *slog.Logger) (*appliance, error) {
-	ap := &appliance{log: log, builder: newAnalysisBuilder(a.faces, a.estimators), counts: newTrackCounts()}
+	camFaces, err := face.New(a.runtime, cameraFaceConfig(cfg.Face))
+	if err != nil {
+		return nil, fmt.Errorf("camera face pipeline: %w", err)
+	}
+	ap := &appliance{log: log, builder: newAnalysisBuilder(camFaces, a.estimators), counts: newTrackCounts()}
 	if cfg.MQTT.Enabled {
 		url := cfg.MQTT.URL
 		if url == "" {

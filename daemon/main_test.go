@@ -19,7 +19,7 @@ import (
 )
 
 // testConfig is the default config with paths into this checkout.
-func testConfig(t *testing.T) config.Config {
+func testConfig(t testing.TB) config.Config {
 	root := testenv.Root(t)
 	cfg := config.Default()
 	cfg.Models.Manifest = filepath.Join(root, "models", "manifest.json")
