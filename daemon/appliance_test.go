@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -111,18 +109,7 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 	cfg.MQTT.URL = broker.URL()
 	cfg.Cameras = []camera.Config{{ID: "walk", Name: "Walk", URL: shortClip(t, 60), Loop: true,
 		Estimators: []string{detectFaces, hogPeople}}}
-	a, err := build(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.runtime.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, a, cfg, "", slog.New(slog.DiscardHandler), ln) }()
+	addr, stop := startDaemon(t, cfg)
 
 	live := subscribe(t, broker.URL(), "imageapid/testbox/events")
 	isNew := func(m message) bool { return strings.Contains(m.payload, `"type":"track_new"`) }
@@ -157,7 +144,7 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 			t.Errorf("camera state %s", m.payload)
 		}
 	}
-	resp, err := http.Get("http://" + ln.Addr().String() + "/cameras")
+	resp, err := http.Get("http://" + addr + "/cameras")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,15 +155,7 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 	}
 
 	// Stopping ends every open track; those events must reach the broker too.
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no shutdown within 5 s")
-	}
+	stop()
 	var events []map[string]any
 	waitUntil(t, 5*time.Second, "a track_end for every track_new", func() bool {
 		events = events[:0]

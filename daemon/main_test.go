@@ -66,13 +66,15 @@ func TestConfigRejectsTypos(t *testing.T) {
 	}
 }
 
-func TestServeAndShutdown(t *testing.T) {
-	cfg := testConfig(t)
+// startDaemon builds the daemon from cfg and serves it on a loopback port;
+// stop shuts it down and fails the test unless that takes under 5 s.
+func startDaemon(t *testing.T, cfg config.Config) (addr string, stop func()) {
+	t.Helper()
 	a, err := build(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.runtime.Close()
+	t.Cleanup(a.runtime.Close)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +82,23 @@ func TestServeAndShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, a, cfg, "", slog.New(slog.DiscardHandler), ln) }()
-	base := "http://" + ln.Addr().String()
+	return ln.Addr().String(), func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("serve did not return within 5 s of shutdown")
+		}
+	}
+}
+
+func TestServeAndShutdown(t *testing.T) {
+	addr, stop := startDaemon(t, testConfig(t))
+	base := "http://" + addr
 	fitReq, _ := http.NewRequest(http.MethodPost, base+"/face-detector-face-fitter/process/sample", strings.NewReader(`{"$image":"@@"}`))
 	if resp, err := http.DefaultClient.Do(fitReq); err == nil {
 		resp.Body.Close()
@@ -109,15 +127,7 @@ func TestServeAndShutdown(t *testing.T) {
 			t.Errorf("/readyz must say which delegate each model runs on: %s", b)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not return within 5 s of shutdown")
-	}
+	stop()
 }
 
 func TestRefusesTamperedModel(t *testing.T) {
