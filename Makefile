@@ -7,13 +7,18 @@ export CGO_LDFLAGS := -L$(TFLITE)/$(ARCH_DIR) -Wl,-rpath,$(TFLITE)/$(ARCH_DIR)
 CONFIG ?= configs/imageapid.yaml
 BIN := bin/imageapid
 
-.PHONY: deps models build run test bench vet fmt clean
+.PHONY: deps models calibrate build run test bench vet fmt clean calibrate-verify eval
 
 deps:
 	./scripts/deps.sh
 
 models: deps
 	go run ./models/cmd/modelfetch -manifest models/manifest.json -out models/build
+
+# calibrate rewrites the committed int8 activation ranges (models/calibration/int8)
+# from face crops in ../shared/corpus; `make models` then needs no images.
+calibrate: deps
+	go run ./models/cmd/modelc calibrate -corpus ../shared/corpus
 
 build: deps
 	go build -o $(BIN) ./daemon

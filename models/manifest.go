@@ -36,6 +36,60 @@ type ModelInfo struct {
 	Inputs    []TensorInfo `json:"inputs"`
 	Outputs   []TensorInfo `json:"outputs"`
 	Notes     string       `json:"notes,omitempty"`
+	// Build, when set, says the file is compiled by the project's model
+	// compiler (models/compiler) from the graph at Source.Path.
+	Build *Build `json:"build,omitempty"`
+}
+
+// Build describes how the model compiler makes a model file.
+type Build struct {
+	// Tool is the importer: "tfjs" (TensorFlow.js graph model).
+	Tool string `json:"tool"`
+	// Precision is what was asked for: "float32" or "int8". The shipped
+	// precision is ModelInfo.Precision; Notes say why when they differ.
+	Precision string `json:"precision"`
+	// Calibration is the committed activation-range file (int8), relative
+	// to the project root; `make calibrate` rewrites it.
+	Calibration string `json:"calibration,omitempty"`
+	// Input says how a face crop becomes the input tensor.
+	Input BuildInput `json:"input"`
+	// Kinds say per output how int8 agreement is judged (see models/compiler).
+	Kinds []string `json:"kinds,omitempty"`
+	// Outputs optionally cut the graph at these tensors.
+	Outputs []string `json:"outputs,omitempty"`
+	// Parity holds the gate figures measured when the manifest was last updated.
+	Parity *BuildParity `json:"parity,omitempty"`
+}
+
+// BuildInput is the input normalization: colour "rgb" or "gray", pixel 0..255 mapped onto Range.
+type BuildInput struct {
+	Color string     `json:"color"`
+	Range [2]float64 `json:"range"`
+}
+
+// BuildParity are the compiler's gate figures.
+type BuildParity struct {
+	Crops        string  `json:"crops"`
+	FloatSamples int     `json:"float_samples"`
+	FloatMaxErr  float64 `json:"float_max_err"`
+	Int8Samples  int     `json:"int8_samples,omitempty"`
+	// Int8 per output: kind and figure (argmax agreement, mean cosine with
+	// its minimum, or mean absolute difference in years).
+	Int8 []Int8Agreement `json:"int8,omitempty"`
+	// Corpus* are the int8 figures `make calibrate` measured on held-out
+	// corpus crops; a failure there ships float.
+	CorpusCrops   string          `json:"corpus_crops,omitempty"`
+	CorpusSamples int             `json:"corpus_samples,omitempty"`
+	Corpus        []Int8Agreement `json:"corpus_int8,omitempty"`
+}
+
+// Int8Agreement is one output's int8-versus-float figure.
+type Int8Agreement struct {
+	Output string  `json:"output"`
+	Kind   string  `json:"kind"`
+	Value  float64 `json:"value"`
+	Min    float64 `json:"min,omitempty"`
+	Pass   bool    `json:"pass"`
 }
 
 // Source says where in a pinned package a model's bytes are.

@@ -35,7 +35,12 @@ type Fetcher struct {
 	Update bool
 	// Describe reports a model file's inputs and outputs; nil skips it.
 	Describe func([]byte) (in, out []models.TensorInfo, err error)
-	Log      io.Writer
+	// Compile builds an entry that has a Build section from the files of
+	// its source package; nil makes such entries an error.
+	Compile func(ctx context.Context, mi *models.ModelInfo, read func(name string) ([]byte, error)) ([]byte, error)
+	Log     io.Writer
+
+	packages map[string]map[string][]byte
 }
 
 // Run builds every model in the manifest. It does nothing for files that are
@@ -54,7 +59,13 @@ func (f *Fetcher) Run(ctx context.Context) error {
 			fmt.Fprintf(f.Log, "models: %-28s up to date (%s)\n", mi.Name, mi.File)
 			continue
 		}
-		b, err := f.extract(ctx, mi)
+		var b []byte
+		var err error
+		if mi.Build != nil {
+			b, err = f.compile(ctx, mi)
+		} else {
+			b, err = f.extract(ctx, mi)
+		}
 		if err != nil {
 			return fmt.Errorf("model %s: %w", mi.Name, err)
 		}
@@ -79,6 +90,76 @@ func (f *Fetcher) Run(ctx context.Context) error {
 		fmt.Fprintf(f.Log, "models: %-28s built from %s (%d bytes)\n", mi.Name, mi.Source.Package, len(b))
 	}
 	return nil
+}
+
+// compile hands a Build entry to the compiler with a reader over its package.
+func (f *Fetcher) compile(ctx context.Context, mi *models.ModelInfo) ([]byte, error) {
+	if f.Compile == nil {
+		return nil, fmt.Errorf("needs the model compiler (build tool %q)", mi.Build.Tool)
+	}
+	files, err := f.packageFiles(ctx, mi.Source.Package)
+	if err != nil {
+		return nil, err
+	}
+	read := func(name string) ([]byte, error) {
+		b, ok := files[name]
+		if !ok {
+			return nil, fmt.Errorf("package %s has no %s", mi.Source.Package, name)
+		}
+		return b, nil
+	}
+	return f.Compile(ctx, mi, read)
+}
+
+// packageFiles returns the files of the folders that hold the manifest's
+// compiled graphs of a package, reading the tarball once per run.
+func (f *Fetcher) packageFiles(ctx context.Context, pkg string) (map[string][]byte, error) {
+	if files, ok := f.packages[pkg]; ok {
+		return files, nil
+	}
+	tgz, err := f.tarball(ctx, pkg)
+	if err != nil {
+		return nil, err
+	}
+	dirs := map[string]bool{}
+	for _, mi := range f.Manifest.Models {
+		if mi.Build != nil && mi.Source.Package == pkg {
+			dirs[filepath.Dir(mi.Source.Path)] = true
+		}
+	}
+	fh, err := os.Open(tgz)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	zr, err := gzip.NewReader(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tgz, err)
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", tgz, err)
+		}
+		if h.Typeflag != tar.TypeReg || !dirs[filepath.Dir(h.Name)] {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", tgz, h.Name, err)
+		}
+		files[h.Name] = b
+	}
+	if f.packages == nil {
+		f.packages = map[string]map[string][]byte{}
+	}
+	f.packages[pkg] = files
+	return files, nil
 }
 
 func (f *Fetcher) extract(ctx context.Context, mi *models.ModelInfo) ([]byte, error) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"imageapid/models"
+	"imageapid/models/compiler"
 	"imageapid/models/fetch"
 )
 
@@ -40,6 +41,13 @@ func run(ctx context.Context, manifestPath, out string, update bool) error {
 		Update:   update,
 		Describe: models.Inspect,
 		Log:      os.Stdout,
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	f.Compile = func(ctx context.Context, mi *models.ModelInfo, read func(string) ([]byte, error)) ([]byte, error) {
+		return compiler.BuildModel(ctx, mi, read, compiler.BuildOptions{Root: wd, Update: update, Log: os.Stdout})
 	}
 	if err := f.Run(ctx); err != nil {
 		return err

@@ -1,0 +1,154 @@
+// Package tfjsref runs TF.js graph models with the TF.js reference
+// implementation (@tensorflow/tfjs-core, -converter and -backend-cpu 4.22.0,
+// pure JavaScript, installed by scripts/deps.sh into third_party/tfjs) in a
+// Node subprocess, so the model compiler can compare its output with the
+// original network's.
+package tfjsref
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+)
+
+// Request is one batch of inputs for one model.
+type Request struct {
+	// ModelJSON is model.json; Files maps each weights path it names to bytes.
+	ModelJSON []byte
+	Files     map[string][]byte
+	Input     string
+	Shape     []int
+	// Outputs are graph tensor names ("Identity:0"), in the order wanted.
+	Outputs []string
+	// OutputSizes are the element counts of the outputs.
+	OutputSizes []int
+	Inputs      [][]float32
+}
+
+// Runner knows where the script and the node modules are.
+type Runner struct {
+	// ModulesDir is the node_modules folder holding the TF.js packages.
+	ModulesDir string
+}
+
+// Default returns a runner for the project rooted at root.
+func Default(root string) *Runner {
+	return &Runner{ModulesDir: filepath.Join(root, "third_party", "tfjs", "node_modules")}
+}
+
+// Available reports why the reference cannot run, or nil.
+func (r *Runner) Available() error {
+	if _, err := exec.LookPath("node"); err != nil {
+		return fmt.Errorf("node is not installed: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(r.ModulesDir, "@tensorflow", "tfjs-converter")); err != nil {
+		return fmt.Errorf("TF.js reference not installed in %s (run `make deps`): %w", r.ModulesDir, err)
+	}
+	return nil
+}
+
+func scriptPath() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "reference.js")
+}
+
+// Run returns, per input, each output tensor's values.
+func (r *Runner) Run(ctx context.Context, req *Request) ([][][]float32, error) {
+	if err := r.Available(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "tfjsref")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	modelPath := filepath.Join(dir, "model", "model.json")
+	if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(modelPath, req.ModelJSON, 0o644); err != nil {
+		return nil, err
+	}
+	for name, b := range req.Files {
+		p := filepath.Join(dir, "model", filepath.Clean("/"+name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	size := 1
+	for _, d := range req.Shape {
+		size *= d
+	}
+	var in bytes.Buffer
+	for i, x := range req.Inputs {
+		if len(x) != size {
+			return nil, fmt.Errorf("input %d has %d values, shape %v needs %d", i, len(x), req.Shape, size)
+		}
+		for _, v := range x {
+			binary.Write(&in, binary.LittleEndian, math.Float32bits(v))
+		}
+	}
+	inPath, outPath, reqPath := filepath.Join(dir, "inputs.f32"), filepath.Join(dir, "outputs.f32"), filepath.Join(dir, "request.json")
+	if err := os.WriteFile(inPath, in.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	rj, _ := json.Marshal(map[string]any{"model": modelPath, "input": req.Input, "shape": req.Shape,
+		"outputs": req.Outputs, "inputs": inPath, "count": len(req.Inputs), "result": outPath})
+	if err := os.WriteFile(reqPath, rj, 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "node", scriptPath(), reqPath)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+r.ModulesDir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("TF.js reference: %w: %s", err, lastLines(stderr.String(), 8))
+	}
+	raw, err := os.ReadFile(outPath)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]float32, len(raw)/4)
+	for i := range vals {
+		vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return splitOutputs(vals, len(req.Inputs), req.OutputSizes)
+}
+
+// splitOutputs cuts the flat result into samples x outputs.
+func splitOutputs(vals []float32, samples int, sizes []int) ([][][]float32, error) {
+	per := 0
+	for _, s := range sizes {
+		per += s
+	}
+	if per*samples != len(vals) {
+		return nil, fmt.Errorf("TF.js reference wrote %d values, expected %d samples of %v", len(vals), samples, sizes)
+	}
+	out := make([][][]float32, samples)
+	for i := range out {
+		off := i * per
+		for _, s := range sizes {
+			out[i] = append(out[i], vals[off:off+s])
+			off += s
+		}
+	}
+	return out, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := bytes.Split(bytes.TrimSpace([]byte(s)), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
