@@ -33,8 +33,73 @@ test: deps models
 bench: deps models
 	go test -run '^$$' -bench . -benchtime 2s ./...
 
+# Re-measure the verify-matcher's error-rate table on ../shared/corpus (commit the result).
+calibrate-verify: deps models
+	go run ./estimators/cmd/calibrate-verify --corpus ../shared/corpus
+	go run ./estimators/cmd/calibrate-verify --corpus ../shared/corpus --flip
+
+# Print the estimators' figures on ../shared/testdata.
+eval: deps models
+	go run ./estimators/cmd/eval --data ../shared/testdata
+
 fmt:
 	gofmt -w .
 
 clean:
 	rm -rf bin models/build
+
+# ---- Installing and packaging (see README "Install on an edge box") ----
+VERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
+PREFIX ?= /usr
+DESTDIR ?=
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+DIST ?= dist
+NATIVE_ARCH := $(shell go env GOARCH)
+INSTALL_ENV = DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) UNITDIR=$(UNITDIR)
+
+.PHONY: build-installed install uninstall deb build-arm64 sysroot-arm64 test-arm64 deb-arm64
+
+# The installed binary finds TFLite (and delegate libraries dropped beside
+# it) in $(PREFIX)/lib/imageapid through its run path.
+build-installed: deps
+	CGO_LDFLAGS="-L$(TFLITE)/$(ARCH_DIR) -Wl,-rpath,$(PREFIX)/lib/imageapid" \
+		go build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/$(ARCH_DIR)/imageapid ./daemon
+
+install: build-installed models
+	$(INSTALL_ENV) ARCH=$(NATIVE_ARCH) BIN=bin/$(ARCH_DIR)/imageapid ./scripts/install-tree.sh install
+
+uninstall:
+	$(INSTALL_ENV) ARCH=$(NATIVE_ARCH) ./scripts/install-tree.sh uninstall
+
+deb: build-installed models
+	VERSION=$(VERSION) ARCH=$(NATIVE_ARCH) BIN=bin/$(ARCH_DIR)/imageapid OUT=$(DIST) ./scripts/deb.sh
+
+# ---- arm64: cross build against a sysroot of Debian's arm64 packages ----
+SYSROOT := $(CURDIR)/third_party/sysroot-arm64
+ARM64_LIBDIRS := $(SYSROOT)/usr/lib/aarch64-linux-gnu $(SYSROOT)/lib/aarch64-linux-gnu $(SYSROOT)/usr/lib
+# pkg-config reads only the sysroot's opencv4.pc (PKG_CONFIG_LIBDIR, written
+# by sysroot-arm64.sh) and prefixes its paths with the sysroot; -rpath-link
+# lets the linker find the OpenCV libraries' own dependencies there.
+ARM64_ENV = CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ \
+	PKG_CONFIG_SYSROOT_DIR=$(SYSROOT) PKG_CONFIG_LIBDIR=$(SYSROOT)/usr/lib/aarch64-linux-gnu/pkgconfig \
+	CGO_CFLAGS="-I$(TFLITE)/include" \
+	CGO_LDFLAGS="-L$(TFLITE)/linux_arm64 $(addprefix -Wl$(comma)-rpath-link$(comma),$(ARM64_LIBDIRS)) -Wl,-rpath,$(ARM64_RPATH)"
+comma := ,
+ARM64_RPATH ?= $(PREFIX)/lib/imageapid
+
+sysroot-arm64:
+	./scripts/sysroot-arm64.sh $(SYSROOT)
+
+build-arm64: deps sysroot-arm64
+	$(ARM64_ENV) go build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/linux_arm64/imageapid ./daemon
+	file bin/linux_arm64/imageapid
+
+deb-arm64: build-arm64 models
+	VERSION=$(VERSION) ARCH=arm64 BIN=bin/linux_arm64/imageapid OUT=$(DIST) SYSROOT=$(SYSROOT) ./scripts/deb.sh
+
+# Runs the arm64 daemon under qemu-aarch64 on real images and compares its
+# JSON with the amd64 build's (see scripts/test-arm64.sh). Not part of `make
+# test`: the sysroot is a few hundred MB of downloads.
+test-arm64: build-arm64 build-installed models
+	./scripts/test-arm64.sh $(SYSROOT) bin/linux_arm64/imageapid bin/$(ARCH_DIR)/imageapid

@@ -85,14 +85,9 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	met := metrics.New()
-	rt, err := models.NewRuntime(manifest, models.Options{
-		Dir:           cfg.Models.Dir,
-		Delegate:      cfg.Models.Delegate,
-		Threads:       cfg.Models.Threads,
-		Pool:          cfg.Models.Interpreters,
-		PerModel:      cfg.Models.PerModel,
-		ObserveInvoke: met.ObserveInference,
-	}, log)
+	opts := cfg.Models.RuntimeOptions()
+	opts.ObserveInvoke = met.ObserveInference
+	rt, err := models.NewRuntime(manifest, opts, log)
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +21,11 @@ import (
 type Options struct {
 	Dir      string
 	Delegate string
-	Threads  int
+	// Library and DelegateOptions configure the default delegate when it is
+	// gpu, edgetpu or external (see ModelOptions).
+	Library         string
+	DelegateOptions map[string]string
+	Threads         int
 	// Pool is how many interpreters each model keeps, so that concurrent
 	// requests do not serialize on one.
 	Pool     int
@@ -30,16 +36,32 @@ type Options struct {
 
 // ModelOptions override the runtime's defaults for one model; zero values inherit.
 type ModelOptions struct {
+	// Delegate is xnnpack, none, gpu, edgetpu or external. When it cannot be
+	// used on this box the model falls back to xnnpack, then to plain CPU.
 	Delegate string `yaml:"delegate"`
-	Threads  int    `yaml:"threads"`
-	Pool     int    `yaml:"pool"`
+	// Library is the delegate's shared library: the plugin for external
+	// (required), or instead of the default gpu/edgetpu library name.
+	Library string `yaml:"delegate_library"`
+	// DelegateOptions are the delegate's key/values: GPU options, libedgetpu
+	// options (plus device: usb, pci, usb:N...), or the plugin's options.
+	DelegateOptions map[string]string `yaml:"delegate_options"`
+	Threads         int               `yaml:"threads"`
+	Pool            int               `yaml:"pool"`
 }
 
 func (o Options) forModel(name string) ModelOptions {
-	mo := ModelOptions{Delegate: o.Delegate, Threads: o.Threads, Pool: o.Pool}
+	mo := ModelOptions{Delegate: o.Delegate, Library: o.Library, DelegateOptions: o.DelegateOptions,
+		Threads: o.Threads, Pool: o.Pool}
 	if p, ok := o.PerModel[name]; ok {
-		if p.Delegate != "" {
-			mo.Delegate = p.Delegate
+		if p.Delegate != "" && p.Delegate != mo.Delegate {
+			// Another kind: the default's library and options are not its own.
+			mo.Delegate, mo.Library, mo.DelegateOptions = p.Delegate, "", nil
+		}
+		if p.Library != "" {
+			mo.Library = p.Library
+		}
+		if p.DelegateOptions != nil {
+			mo.DelegateOptions = p.DelegateOptions
 		}
 		if p.Threads > 0 {
 			mo.Threads = p.Threads
@@ -72,14 +94,14 @@ type Runtime struct {
 
 // NewRuntime returns a runtime over the models listed in manifest.
 func NewRuntime(manifest *Manifest, opts Options, log *slog.Logger) (*Runtime, error) {
-	if err := ValidateDelegate(opts.Delegate); err != nil {
+	if err := opts.forModel("").Validate(); err != nil {
 		return nil, err
 	}
-	for name, p := range opts.PerModel {
+	for name := range opts.PerModel {
 		if _, err := manifest.Find(name); err != nil {
 			return nil, fmt.Errorf("model options: %w", err)
 		}
-		if err := ValidateDelegate(p.Delegate); err != nil {
+		if err := opts.forModel(name).Validate(); err != nil {
 			return nil, fmt.Errorf("model %s: %w", name, err)
 		}
 	}
@@ -104,19 +126,42 @@ func (r *Runtime) Model(name string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.log.Info("model loaded", "model", name, "file", info.File, "delegate", m.Delegate,
-		"threads", m.Threads, "interpreters", cap(m.pool), "precision", info.Precision)
+	st := m.DelegateStatus()
+	attrs := []any{"model", name, "file", info.File, "delegate", st.Actual,
+		"delegated_nodes", fmt.Sprintf("%d/%d", st.DelegatedNodes, st.Nodes),
+		"threads", m.Threads, "interpreters", cap(m.pool), "precision", info.Precision}
+	if st.Fallback != "" {
+		// The one line an operator needs: which accelerator was asked for, why
+		// it is not used, and what runs instead.
+		r.log.Warn(fmt.Sprintf("model %s runs on %s instead of %s", name, st.Actual, st.Requested),
+			append(attrs, "requested", st.Requested, "reason", st.Fallback)...)
+	} else {
+		r.log.Info("model loaded", attrs...)
+	}
 	r.loaded[name] = m
 	return m, nil
 }
 
-// Loaded lists the models loaded so far with the delegate each runs on.
+// Loaded lists the models loaded so far with the delegate each actually runs
+// on: "xnnpack", or after a fallback e.g. "xnnpack (fallback from gpu:
+// libtensorflowlite_gpu_delegate.so: cannot open shared object file: ...)".
 func (r *Runtime) Loaded() map[string]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make(map[string]string, len(r.loaded))
 	for n, m := range r.loaded {
-		out[n] = m.Delegate
+		out[n] = m.DelegateStatus().String()
+	}
+	return out
+}
+
+// Delegates reports the delegate status of each model loaded so far.
+func (r *Runtime) Delegates() map[string]DelegateStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]DelegateStatus, len(r.loaded))
+	for n, m := range r.loaded {
+		out[n] = m.DelegateStatus()
 	}
 	return out
 }
@@ -148,7 +193,8 @@ func VerifyFile(info *ModelInfo, path string) ([]byte, error) {
 
 // Model is one loaded network with a pool of ready interpreters.
 type Model struct {
-	Info     *ModelInfo
+	Info *ModelInfo
+	// Delegate is the delegate the model actually runs on (after any fallback).
 	Delegate string
 	Threads  int
 
@@ -173,6 +219,15 @@ func loadModel(info *ModelInfo, path string, mo ModelOptions, observe func(strin
 			m.close()
 			return nil, fmt.Errorf("model %s: %w", info.Name, err)
 		}
+		if i == 0 {
+			// The first interpreter settles the delegate; the others use the
+			// same one rather than retrying what already failed.
+			m.Delegate = it.status.Actual
+			mo.Delegate = it.status.Actual
+			if mo.Delegate != it.status.Requested {
+				mo.Library, mo.DelegateOptions = "", nil
+			}
+		}
 		if observe != nil {
 			name := info.Name
 			it.observe = func(d time.Duration) { observe(name, d) }
@@ -196,6 +251,15 @@ func (m *Model) Run(ctx context.Context, fn func(*Interpreter) error) error {
 	return fn(it)
 }
 
+// DelegateStatus says which delegate the model runs on and, after a
+// fallback, why not on the one configured.
+func (m *Model) DelegateStatus() DelegateStatus {
+	if len(m.all) == 0 {
+		return DelegateStatus{Requested: m.Delegate, Actual: m.Delegate}
+	}
+	return m.all[0].status
+}
+
 func (m *Model) close() {
 	for _, it := range m.all {
 		it.close()
@@ -213,31 +277,115 @@ type Interpreter struct {
 	opts     *tflite.InterpreterOptions
 	delegate delegate
 	observe  func(time.Duration)
+	status   DelegateStatus
 }
 
+// DelegateStatus says which delegate a model was configured with and which
+// one it runs on.
+type DelegateStatus struct {
+	Requested string `json:"requested"`
+	Actual    string `json:"actual"`
+	// Fallback says why Requested is not used; empty when it is.
+	Fallback string `json:"fallback,omitempty"`
+	// Nodes is the size of the graph and DelegatedNodes how many of its
+	// nodes the delegate took (0 on plain CPU kernels).
+	Nodes          int `json:"nodes"`
+	DelegatedNodes int `json:"delegated_nodes"`
+	Partitions     int `json:"partitions"`
+}
+
+func (s DelegateStatus) String() string {
+	if s.Fallback == "" {
+		return s.Actual
+	}
+	return fmt.Sprintf("%s (fallback from %s)", s.Actual, s.Fallback)
+}
+
+// fallbackChain lists the delegates to try, best first: an accelerator falls
+// back to XNNPACK, and XNNPACK to plain CPU kernels.
+func fallbackChain(kind string) []string {
+	switch kind {
+	case DelegateNone:
+		return []string{DelegateNone}
+	case DelegateXNNPACK, "":
+		return []string{DelegateXNNPACK, DelegateNone}
+	}
+	return []string{kind, DelegateXNNPACK, DelegateNone}
+}
+
+// isAccelerator reports whether kind is a delegate that must take part of
+// the graph to be worth keeping.
+func isAccelerator(kind string) bool {
+	return kind != DelegateNone && kind != DelegateXNNPACK && kind != ""
+}
+
+// newInterpreter returns an interpreter on the first delegate of mo's
+// fallback chain that loads, accepts the graph and runs it.
 func newInterpreter(tm *tflite.Model, mo ModelOptions) (*Interpreter, error) {
+	requested := mo.Delegate
+	if requested == "" {
+		requested = DelegateXNNPACK
+	}
+	var reasons []string
+	for _, kind := range fallbackChain(requested) {
+		try := mo
+		if kind != requested {
+			try.Delegate, try.Library, try.DelegateOptions = kind, "", nil
+		}
+		it, err := tryInterpreter(tm, try)
+		if err == nil {
+			it.status.Requested = requested
+			if len(reasons) > 0 {
+				it.status.Fallback = strings.Join(reasons, "; then ")
+			}
+			return it, nil
+		}
+		reasons = append(reasons, fmt.Sprintf("%s: %v", kind, err))
+	}
+	return nil, fmt.Errorf("no delegate works: %s", strings.Join(reasons, "; "))
+}
+
+func tryInterpreter(tm *tflite.Model, mo ModelOptions) (*Interpreter, error) {
 	opts := tflite.NewInterpreterOptions()
 	opts.SetNumThread(mo.Threads)
-	d, err := newDelegate(mo.Delegate, mo.Threads)
+	h, err := newDelegate(mo)
 	if err != nil {
 		opts.Delete()
 		return nil, err
 	}
-	if d != nil {
-		opts.AddDelegate(d)
+	out := &Interpreter{opts: opts, status: DelegateStatus{Actual: mo.Delegate}}
+	if h != nil {
+		out.delegate = h
+		opts.AddDelegate(h)
 	}
-	it := tflite.NewInterpreter(tm, opts)
-	if it == nil {
-		opts.Delete()
-		if d != nil {
-			d.Delete()
+	out.it = tflite.NewInterpreter(tm, opts)
+	if out.it == nil {
+		rejected := h != nil && h.report().rejected
+		out.close()
+		if rejected {
+			return nil, errors.New("the delegate rejected the graph (its Prepare failed)")
 		}
-		return nil, fmt.Errorf("create interpreter with delegate %s", mo.Delegate)
+		return nil, errors.New("TFLite could not build the interpreter with this delegate")
 	}
-	out := &Interpreter{it: it, opts: opts, delegate: d}
-	if st := it.AllocateTensors(); st != tflite.OK {
+	if st := out.it.AllocateTensors(); st != tflite.OK {
 		out.close()
 		return nil, fmt.Errorf("allocate tensors: status %v", st)
+	}
+	if h != nil {
+		rep := h.report()
+		out.status.Nodes, out.status.DelegatedNodes, out.status.Partitions = rep.nodes, rep.claimed, rep.partitions
+		if isAccelerator(mo.Delegate) {
+			if rep.claimed == 0 {
+				out.close()
+				return nil, fmt.Errorf("the delegate took none of the model's %d nodes", rep.nodes)
+			}
+			// Accelerators can fail at the first Invoke (driver, memory);
+			// find out now rather than on the first request.
+			if st := out.it.Invoke(); st != tflite.OK {
+				out.close()
+				return nil, fmt.Errorf("first invoke: status %v", st)
+			}
+		}
 	}
 	return out, nil
 }

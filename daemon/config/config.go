@@ -96,12 +96,32 @@ type HTTP struct {
 type Models struct {
 	Manifest string `yaml:"manifest"`
 	Dir      string `yaml:"dir"`
-	// Delegate is the default for every model: xnnpack or none.
+	// Delegate is the default for every model: xnnpack, none, gpu, edgetpu
+	// or external. A model whose delegate cannot load, or rejects its graph,
+	// runs on xnnpack (then plain CPU) and the log, /readyz and /metrics say so.
 	Delegate string `yaml:"delegate"`
-	Threads  int    `yaml:"threads"`
+	// DelegateLibrary is the gpu/edgetpu library to load instead of the
+	// default name, or the external delegate plugin (required for external).
+	DelegateLibrary string `yaml:"delegate_library"`
+	// DelegateOptions are the delegate's key/values.
+	DelegateOptions map[string]string `yaml:"delegate_options"`
+	Threads         int               `yaml:"threads"`
 	// Interpreters is the pool size per model.
 	Interpreters int                            `yaml:"interpreters"`
 	PerModel     map[string]models.ModelOptions `yaml:"per_model"`
+}
+
+// RuntimeOptions are the model runtime's options from this section.
+func (m Models) RuntimeOptions() models.Options {
+	return models.Options{
+		Dir:             m.Dir,
+		Delegate:        m.Delegate,
+		Library:         m.DelegateLibrary,
+		DelegateOptions: m.DelegateOptions,
+		Threads:         m.Threads,
+		Pool:            m.Interpreters,
+		PerModel:        m.PerModel,
+	}
 }
 
 // Default returns the configuration used for keys the file does not set.
@@ -150,6 +170,9 @@ func Load(path string) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file means all defaults
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
+	if len(cfg.Models.DelegateOptions) == 0 {
+		cfg.Models.DelegateOptions = nil // "{}" and an absent key mean the same
+	}
 	if err := cfg.Check(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -167,12 +190,26 @@ func (c *Config) Check() error {
 	if c.HTTP.RequestTimeout <= 0 {
 		return errors.New("http.request_timeout must be positive")
 	}
-	if err := models.ValidateDelegate(c.Models.Delegate); err != nil {
+	opts := c.Models.RuntimeOptions()
+	if err := (models.ModelOptions{Delegate: opts.Delegate, Library: opts.Library,
+		DelegateOptions: opts.DelegateOptions}).Validate(); err != nil {
 		return fmt.Errorf("models.delegate: %w", err)
 	}
 	for name, m := range c.Models.PerModel {
-		if err := models.ValidateDelegate(m.Delegate); err != nil {
-			return fmt.Errorf("models.per_model.%s.delegate: %w", name, err)
+		// Per-model settings are checked as the runtime resolves them, so a
+		// model overriding only the delegate is not blamed for the default's options.
+		resolved := m
+		if m.Delegate == "" || m.Delegate == opts.Delegate {
+			resolved.Delegate = opts.Delegate
+			if resolved.Library == "" {
+				resolved.Library = opts.Library
+			}
+			if resolved.DelegateOptions == nil {
+				resolved.DelegateOptions = opts.DelegateOptions
+			}
+		}
+		if err := resolved.Validate(); err != nil {
+			return fmt.Errorf("models.per_model.%s: %w", name, err)
 		}
 	}
 	if c.Models.Threads <= 0 || c.Models.Interpreters <= 0 {
