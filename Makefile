@@ -7,18 +7,22 @@ export CGO_LDFLAGS := -L$(TFLITE)/$(ARCH_DIR) -Wl,-rpath,$(TFLITE)/$(ARCH_DIR)
 CONFIG ?= configs/imageapid.yaml
 BIN := bin/imageapid
 
-.PHONY: deps models calibrate build run test bench vet fmt clean calibrate-verify eval
+.PHONY: train deps models calibrate build run test bench vet fmt clean calibrate-verify eval
 
 deps:
 	./scripts/deps.sh
 
 models: deps
 	go run ./models/cmd/modelfetch -manifest models/manifest.json -out models/build
+	go run ./estimators/cmd/heads build
 
 # calibrate rewrites the committed int8 activation ranges (models/calibration/int8)
-# from face crops in ../shared/corpus; `make models` then needs no images.
-calibrate: deps
+# from the face pipeline's aligned crops of ../shared/corpus photos, then
+# rebuilds the compiled models and records their sha256 and int8 gates in the
+# manifest (commit both); `make models` then needs no images.
+calibrate: deps models
 	go run ./models/cmd/modelc calibrate -corpus ../shared/corpus
+	go run ./models/cmd/modelc build -update
 
 build: deps
 	go build -o $(BIN) ./daemon
@@ -37,6 +41,12 @@ bench: deps models
 calibrate-verify: deps models
 	go run ./estimators/cmd/calibrate-verify --corpus ../shared/corpus
 	go run ./estimators/cmd/calibrate-verify --corpus ../shared/corpus --flip
+
+# Re-fit the attribute heads (models/heads/*.json) on ../shared/corpus, deterministically,
+# and rewrite their manifest entries (commit both).
+train: deps models
+	go run ./estimators/cmd/heads train --corpus ../shared/corpus
+	go run ./estimators/cmd/heads build -update
 
 # Print the estimators' figures on ../shared/testdata.
 eval: deps models

@@ -30,6 +30,14 @@ func Factories() map[string]Factory {
 		"face-detector-template-extractor": newTemplateExtractor,
 		"verify-matcher":                   newVerifyMatcher,
 		"body-detector":                    newBodyDetector,
+		"age-estimator":                    newAgeEstimator,
+		"gender-estimator":                 newGenderEstimator,
+		"emotion-estimator":                newEmotionEstimator,
+		"mask-estimator":                   newMaskEstimator,
+		"face-detector-liveness-estimator": newLivenessEstimator,
+		"liveness-anti-spoofing":           newAntiSpoofing,
+		"quality-liveness-anti-spoofing":   newQualityLiveness,
+		"quality-assessment-estimator":     newQualityAssessor,
 	}
 }
 

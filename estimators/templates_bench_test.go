@@ -31,8 +31,8 @@ func frame640(b *testing.B, name string) gocv.Mat {
 // BenchmarkTemplatesAndBodies measures, in one run: face detection (the
 // baseline every face service pays), one template from an already fitted
 // face (alignment + embedding, float model; with and without flip), and
-// the body detector on a 640x480 frame (with and without the landmark
-// stage that confirms people and sizes their boxes).
+// the body detectors on a 640x480 frame (pose with and without the landmark
+// stage that confirms people and sizes their boxes, and centernet).
 func BenchmarkTemplatesAndBodies(b *testing.B) {
 	ctx := context.Background()
 	rt := testenv.Runtime(b, "")
@@ -74,12 +74,20 @@ func BenchmarkTemplatesAndBodies(b *testing.B) {
 		})
 	}
 	street := frame640(b, "messi5.jpg")
-	for _, lm := range []string{"on", "off"} {
-		d, err := body.New(rt, body.Config{Landmarks: lm})
+	bodies := []struct {
+		name string
+		cfg  body.Config
+	}{
+		{"body-detect/pose/landmarks=on", body.Config{Detector: "pose", Landmarks: "on"}},
+		{"body-detect/pose/landmarks=off", body.Config{Detector: "pose", Landmarks: "off"}},
+		{"body-detect/centernet", body.Config{Detector: "centernet"}},
+	}
+	for _, c := range bodies {
+		d, err := body.New(rt, c.cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run("body-detect/landmarks="+lm, func(b *testing.B) {
+		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := d.Detect(ctx, street); err != nil {
 					b.Fatal(err)

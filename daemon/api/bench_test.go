@@ -11,6 +11,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"imageapid/estimators/face"
 	"imageapid/internal/testenv"
 )
 
@@ -27,9 +28,24 @@ func portrait640x480(b testing.TB) []byte {
 }
 
 // BenchmarkHTTPFitterImage measures fitter throughput on /process/image with
-// 640x480 JPEGs over loopback from two concurrent clients.
+// 640x480 JPEGs over loopback from two concurrent clients: with the default
+// face pipeline (full-range detector, second mesh pass), and with the
+// cheapest one (short-range detector, one mesh pass) for boxes that only see
+// near faces.
 func BenchmarkHTTPFitterImage(b *testing.B) {
-	url := newServer(b) + fitter + "/process/image"
+	for _, bc := range []struct {
+		name string
+		face face.Config
+	}{
+		{"default", face.Config{}},
+		{"short_range+single_mesh", face.Config{Detector: "short_range", RefineMesh: "off"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchmarkFitter(b, newServerWith(b, bc.face)) })
+	}
+}
+
+func benchmarkFitter(b *testing.B, base string) {
+	url := base + fitter + "/process/image"
 	ct, body := multipartBody(b, "image", portrait640x480(b))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	post := func() {

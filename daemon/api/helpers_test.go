@@ -34,8 +34,14 @@ var testConfig = api.Config{
 // real models on a loopback port.
 func newServer(t testing.TB) string {
 	t.Helper()
+	return newServerWith(t, face.Config{MinScore: 0.5, MaxFaces: 50})
+}
+
+// newServerWith is newServer with a face pipeline configured as given.
+func newServerWith(t testing.TB, fc face.Config) string {
+	t.Helper()
 	rt := testenv.Runtime(t, "")
-	faces, err := face.New(rt, face.Config{MinScore: 0.5, MaxFaces: 50})
+	faces, err := face.New(rt, fc)
 	if err != nil {
 		t.Fatal(err)
 	}

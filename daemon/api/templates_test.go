@@ -326,14 +326,16 @@ func TestConformanceBodyDetector(t *testing.T) {
 		if len(v.Objects) < 1 {
 			t.Errorf("%s: no body found", name)
 		}
-		for _, o := range v.Objects {
+		for i, o := range v.Objects {
 			bbox := nums(t, o["bbox"], 4)
 			c, _ := o["confidence"].(float64)
 			if o["class"] != "body" || !(bbox[0] >= 0 && bbox[0] < bbox[2] && bbox[2] <= 1 && bbox[1] >= 0 && bbox[1] < bbox[3] && bbox[3] <= 1) || c < 0 || c > 1 {
 				t.Errorf("%s: bad body object %v", name, o)
 			}
-			// A whole-body box is taller than a face box: at least a third of the image here.
-			if bbox[3]-bbox[1] < 0.33 {
+			// The most confident body is the person in the foreground (messi5.jpg
+			// also has spectators behind), and a whole-body box is taller than a
+			// face box: at least a third of the image here.
+			if i == 0 && bbox[3]-bbox[1] < 0.33 {
 				t.Errorf("%s: body box %v is too short for the person in the picture", name, bbox)
 			}
 		}

@@ -1,8 +1,9 @@
-// Package body finds people in images with MediaPipe's BlazePose person
-// detector: SSD anchor decoding, weighted non-maximum suppression, tiling
-// for small people, and the full-body box derived from the detector's
-// keypoints (the detector itself boxes the face and gives the hip centre and
-// a circle that holds the whole body).
+// Package body finds people in images, with one of two detectors: the
+// person class of a COCO CenterNet (heatmap peaks, box sides, NMS), or
+// MediaPipe's BlazePose person detector: SSD anchor decoding, weighted
+// non-maximum suppression, tiling for small people, and the full-body box
+// derived from the detector's keypoints (the detector itself boxes the face
+// and gives the hip centre and a circle that holds the whole body).
 //
 // It works on gocv images and knows nothing about requests or JSON. A
 // Detector is safe for concurrent use: it holds only read-only state, and
@@ -19,6 +20,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"imageapid/estimators/internal/letterbox"
 	"imageapid/models"
 )
 
@@ -48,14 +50,20 @@ type Person struct {
 
 // Config tunes detection. Zero values take the defaults.
 type Config struct {
-	// MinScore is the lowest detector score kept (default 0.5, MediaPipe's).
+	// Detector picks the network: "centernet" (a COCO object detector's
+	// person class; boxes come straight from the network, without face,
+	// keypoints or landmarks) or "pose" (MediaPipe's BlazePose detector,
+	// which finds people through their faces). Default: DefaultDetector.
+	Detector string `yaml:"detector"`
+	// MinScore is the lowest detector score kept (default 0.5, MediaPipe's,
+	// for pose; 0.2, Human's, for centernet).
 	MinScore float64 `yaml:"min_score"`
 	// MaxPersons caps the people returned, most confident first (default 100).
 	MaxPersons int `yaml:"max_persons"`
-	// Tiling adds passes over overlapping tiles so that people too small for
+	// Tiling (pose only) adds passes over overlapping tiles so that people too small for
 	// the whole-image pass are found: "auto" (default) or "off".
 	Tiling string `yaml:"tiling"`
-	// Landmarks runs the pose landmark network on each detection, which
+	// Landmarks (pose only) runs the pose landmark network on each detection, which
 	// confirms it is a person and gives the body box from the visible
 	// landmarks: "on" (default) or "off" (the box then comes from the
 	// detector's body circle alone).
@@ -72,9 +80,25 @@ const (
 	nmsThreshold      = 0.3 // MediaPipe's min_suppression_threshold for pose detection
 )
 
+// DefaultDetector is the detector used when the config names none: the one
+// that measures better on the evaluation set (`go run ./estimators/cmd/eval
+// -tasks bodies` reports both). CenterNet finds people seen from behind,
+// small and partly visible people that the face-led pose detector misses.
+const DefaultDetector = "centernet"
+
 func (c Config) withDefaults() (Config, error) {
+	switch c.Detector {
+	case "":
+		c.Detector = DefaultDetector
+	case "centernet", "pose":
+	default:
+		return c, fmt.Errorf("body config: detector %q is not centernet or pose", c.Detector)
+	}
 	if c.MinScore == 0 {
 		c.MinScore = defaultMinScore
+		if c.Detector == "centernet" {
+			c.MinScore = centerNetMinScore
+		}
 	}
 	if !(c.MinScore > 0 && c.MinScore < 1) {
 		return c, fmt.Errorf("body config: min_score %v is outside (0, 1)", c.MinScore)
@@ -108,12 +132,13 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// Detector finds people with the pose detection network.
+// Detector finds people with the configured network.
 type Detector struct {
-	cfg      Config
-	model    *models.Model
-	landmark *models.Model // nil when landmarks are off
-	anchors  []anchor
+	cfg       Config
+	centerNet *centerNet // set for the centernet detector; the rest is the pose one's
+	model     *models.Model
+	landmark  *models.Model // nil when landmarks are off
+	anchors   []anchor
 }
 
 // New loads the detector from the runtime.
@@ -124,6 +149,13 @@ func New(rt *models.Runtime, cfg Config) (*Detector, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Detector == "centernet" {
+		cn, err := newCenterNet(rt, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("body detector: %w", err)
+		}
+		return &Detector{cfg: cfg, centerNet: cn}, nil
 	}
 	m, err := rt.Model(ModelName)
 	if err != nil {
@@ -170,6 +202,13 @@ func (d *Detector) Detect(ctx context.Context, img gocv.Mat) ([]Person, error) {
 	}
 	if img.Type() != gocv.MatTypeCV8UC3 {
 		return nil, fmt.Errorf("body detection: image type %v is not 8-bit BGR", img.Type())
+	}
+	if d.centerNet != nil {
+		ps, err := d.centerNet.detect(ctx, img)
+		if err != nil {
+			return nil, fmt.Errorf("body detection: %w", err)
+		}
+		return ps, nil
 	}
 	w, h := img.Cols(), img.Rows()
 	var all []raw
@@ -221,27 +260,7 @@ func (d *Detector) tiles(w, h int) []image.Rectangle {
 		return out
 	}
 	side := min(min(w, h), int(math.Ceil(float64(long)*0.6)))
-	for _, y := range tileStarts(h, side) {
-		for _, x := range tileStarts(w, side) {
-			out = append(out, image.Rect(x, y, x+side, y+side))
-		}
-	}
-	return out
-}
-
-// tileStarts spreads tiles of the given side evenly over length with at
-// least a quarter of a tile of overlap.
-func tileStarts(length, side int) []int {
-	if length <= side {
-		return []int{0}
-	}
-	step := float64(side) * 0.75
-	n := int(math.Ceil(float64(length-side)/step)) + 1
-	out := make([]int, n)
-	for i := range out {
-		out[i] = int(math.Round(float64(i) * float64(length-side) / float64(n-1)))
-	}
-	return out
+	return append(out, letterbox.Tiles(w, h, side)...)
 }
 
 // dropCut removes detections from a tile whose face box reaches a tile edge
@@ -251,14 +270,9 @@ func dropCut(dets []raw, t image.Rectangle, w, h int) []raw {
 	if t.Min.X <= 0 && t.Min.Y <= 0 && t.Max.X >= w && t.Max.Y >= h {
 		return dets
 	}
-	const margin = 2.0
 	out := dets[:0]
 	for _, d := range dets {
-		cut := (t.Min.X > 0 && d.box[0] < float64(t.Min.X)+margin) ||
-			(t.Min.Y > 0 && d.box[1] < float64(t.Min.Y)+margin) ||
-			(t.Max.X < w && d.box[2] > float64(t.Max.X)-margin) ||
-			(t.Max.Y < h && d.box[3] > float64(t.Max.Y)-margin)
-		if !cut {
+		if !letterbox.CutByTile(d.box, t, w, h) {
 			out = append(out, d)
 		}
 	}

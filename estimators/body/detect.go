@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"image/color"
 	"math"
 	"sort"
 
 	"gocv.io/x/gocv"
 
+	"imageapid/estimators/internal/letterbox"
 	"imageapid/models"
 )
 
@@ -56,52 +56,19 @@ type raw struct {
 // square input (aspect kept, zero padding), and returns detections scoring
 // at least the configured minimum, in image pixels.
 func (d *Detector) detectRegion(ctx context.Context, img gocv.Mat, r image.Rectangle) ([]raw, error) {
-	vis := r.Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
-	if vis.Empty() {
-		return nil, nil
+	lb, err := letterbox.Region(img, r, inputSize)
+	if err != nil || lb == nil {
+		return nil, err
 	}
-	const S = float64(inputSize)
-	scale := S / float64(max(r.Dx(), r.Dy()))
-	nw := min(inputSize, max(1, int(math.Round(float64(vis.Dx())*scale))))
-	nh := min(inputSize, max(1, int(math.Round(float64(vis.Dy())*scale))))
-	sx, sy := float64(nw)/float64(vis.Dx()), float64(nh)/float64(vis.Dy())
-	ox := max(0, min((inputSize-int(math.Round(float64(r.Dx())*scale)))/2+int(math.Round(float64(vis.Min.X-r.Min.X)*scale)), inputSize-nw))
-	oy := max(0, min((inputSize-int(math.Round(float64(r.Dy())*scale)))/2+int(math.Round(float64(vis.Min.Y-r.Min.Y)*scale)), inputSize-nh))
-
-	region := img.Region(vis)
-	defer region.Close()
-	resized := gocv.NewMat()
-	defer resized.Close()
-	interp := gocv.InterpolationLinear
-	if nw < vis.Dx() {
-		interp = gocv.InterpolationArea
-	}
-	gocv.Resize(region, &resized, image.Pt(nw, nh), 0, 0, interp)
-	boxed := gocv.NewMat()
-	defer boxed.Close()
-	gocv.CopyMakeBorder(resized, &boxed, oy, inputSize-nh-oy, ox, inputSize-nw-ox, gocv.BorderConstant, color.RGBA{})
-	if !boxed.IsContinuous() {
-		return nil, fmt.Errorf("letterbox buffer is not continuous")
-	}
-	pix, err := boxed.DataPtrUint8()
-	if err != nil {
-		return nil, fmt.Errorf("letterbox bytes: %w", err)
-	}
-
+	defer lb.Close()
 	var dets []raw
 	err = d.model.Run(ctx, func(it *models.Interpreter) error {
 		in, err := it.Input(0)
 		if err != nil {
 			return err
 		}
-		if len(in) != len(pix) {
-			return fmt.Errorf("detector input holds %d values, the letterbox %d", len(in), len(pix))
-		}
-		// BGR bytes -> RGB floats in [-1, 1].
-		for i := 0; i+2 < len(pix); i += 3 {
-			in[i] = float32(pix[i+2])/127.5 - 1
-			in[i+1] = float32(pix[i+1])/127.5 - 1
-			in[i+2] = float32(pix[i])/127.5 - 1
+		if err := letterbox.FillRGB(in, lb.Pixels, 1/127.5, -1); err != nil {
+			return err
 		}
 		if err := it.Invoke(); err != nil {
 			return err
@@ -120,11 +87,9 @@ func (d *Detector) detectRegion(ctx context.Context, img gocv.Mat, r image.Recta
 	if err != nil {
 		return nil, fmt.Errorf("pose detector: %w", err)
 	}
-	toImage := func(nx, ny float64) Point {
-		return Point{
-			X: (nx*S-float64(ox))/sx + float64(vis.Min.X),
-			Y: (ny*S-float64(oy))/sy + float64(vis.Min.Y),
-		}
+	toImage := func(nx, ny float64) Point { // normalized input -> image pixels
+		x, y := lb.ToImage(nx*inputSize, ny*inputSize)
+		return Point{x, y}
 	}
 	for i := range dets {
 		det := &dets[i]

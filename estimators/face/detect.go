@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"image/color"
 	"math"
 	"sort"
 
 	"gocv.io/x/gocv"
 
+	"imageapid/estimators/internal/letterbox"
 	"imageapid/models"
 )
 
@@ -103,54 +103,19 @@ func checkShapes(info *models.ModelInfo, in, out [][]int) error {
 // score of at least minScore in image pixels. r may reach outside the
 // image: what lies outside is black, as the letterbox padding.
 func (bf *blazeFace) detectRegion(ctx context.Context, img gocv.Mat, r image.Rectangle, minScore float64) ([]Detection, error) {
-	vis := r.Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
-	if r.Dx() <= 0 || r.Dy() <= 0 || vis.Empty() {
-		return nil, nil
-	}
-	S := float64(bf.size)
-	scale := S / float64(max(r.Dx(), r.Dy()))
-	nw := min(bf.size, max(1, int(math.Round(float64(vis.Dx())*scale))))
-	nh := min(bf.size, max(1, int(math.Round(float64(vis.Dy())*scale))))
-	sx, sy := float64(nw)/float64(vis.Dx()), float64(nh)/float64(vis.Dy())
-	// Where the visible part lands in the input: r centred, then vis inside r.
-	ox := (bf.size-int(math.Round(float64(r.Dx())*scale)))/2 + int(math.Round(float64(vis.Min.X-r.Min.X)*scale))
-	oy := (bf.size-int(math.Round(float64(r.Dy())*scale)))/2 + int(math.Round(float64(vis.Min.Y-r.Min.Y)*scale))
-	ox = max(0, min(ox, bf.size-nw))
-	oy = max(0, min(oy, bf.size-nh))
-
-	region := img.Region(vis)
-	defer region.Close()
-	// Area interpolation keeps small faces sharper than a Gaussian pyramid
-	// (measured: the pyramid lost a 47 px face in a 1024 px photo).
-	resized := gocv.NewMat()
-	defer resized.Close()
-	interp := gocv.InterpolationLinear
-	if nw < vis.Dx() {
-		interp = gocv.InterpolationArea
-	}
-	gocv.Resize(region, &resized, image.Pt(nw, nh), 0, 0, interp)
-	boxed := gocv.NewMat()
-	defer boxed.Close()
-	gocv.CopyMakeBorder(resized, &boxed, oy, bf.size-nh-oy, ox, bf.size-nw-ox, gocv.BorderConstant, color.RGBA{})
-	pix, err := continuousBytes(&boxed)
-	if err != nil {
+	lb, err := letterbox.Region(img, r, bf.size)
+	if err != nil || lb == nil {
 		return nil, err
 	}
-
+	defer lb.Close()
 	var dets []Detection
 	err = bf.model.Run(ctx, func(it *models.Interpreter) error {
 		in, err := it.Input(0)
 		if err != nil {
 			return err
 		}
-		if len(in) != len(pix) {
-			return fmt.Errorf("detector input holds %d values, the letterbox %d", len(in), len(pix))
-		}
-		// BGR bytes -> RGB floats in [-1, 1].
-		for i := 0; i+2 < len(pix); i += 3 {
-			in[i] = float32(pix[i+2])/127.5 - 1
-			in[i+1] = float32(pix[i+1])/127.5 - 1
-			in[i+2] = float32(pix[i])/127.5 - 1
+		if err := letterbox.FillRGB(in, lb.Pixels, 1/127.5, -1); err != nil {
+			return err
 		}
 		if err := it.Invoke(); err != nil {
 			return err
@@ -169,12 +134,10 @@ func (bf *blazeFace) detectRegion(ctx context.Context, img gocv.Mat, r image.Rec
 	if err != nil {
 		return nil, fmt.Errorf("blazeface: %w", err)
 	}
-	// Input pixels -> region pixels -> image pixels.
-	toImage := func(nx, ny float64) Point {
-		return Point{
-			X: (nx*S-float64(ox))/sx + float64(vis.Min.X),
-			Y: (ny*S-float64(oy))/sy + float64(vis.Min.Y),
-		}
+	S := float64(bf.size)
+	toImage := func(nx, ny float64) Point { // normalized input -> image pixels
+		x, y := lb.ToImage(nx*S, ny*S)
+		return Point{x, y}
 	}
 	for i := range dets {
 		d := &dets[i]

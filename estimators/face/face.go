@@ -18,6 +18,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"imageapid/estimators/internal/letterbox"
 	"imageapid/models"
 )
 
@@ -301,28 +302,7 @@ func tiles(w, h, minSide int) []image.Rectangle {
 	if side < minSide {
 		return nil
 	}
-	var out []image.Rectangle
-	for _, y := range tileStarts(h, side) {
-		for _, x := range tileStarts(w, side) {
-			out = append(out, image.Rect(x, y, x+side, y+side))
-		}
-	}
-	return out
-}
-
-// tileStarts spreads tiles of the given side evenly over length with at
-// least a quarter of a tile of overlap.
-func tileStarts(length, side int) []int {
-	if length <= side {
-		return []int{0}
-	}
-	step := float64(side) * 0.75
-	n := int(math.Ceil(float64(length-side)/step)) + 1
-	out := make([]int, n)
-	for i := range out {
-		out[i] = int(math.Round(float64(i) * float64(length-side) / float64(n-1)))
-	}
-	return out
+	return letterbox.Tiles(w, h, side)
 }
 
 // dropCut removes detections from a tile whose box reaches a tile edge that
@@ -332,14 +312,9 @@ func dropCut(dets []Detection, t image.Rectangle, w, h int) []Detection {
 	if t.Min.X <= 0 && t.Min.Y <= 0 && t.Max.X >= w && t.Max.Y >= h {
 		return dets
 	}
-	const margin = 2.0
 	out := dets[:0]
 	for _, d := range dets {
-		cut := (t.Min.X > 0 && d.X1 < float64(t.Min.X)+margin) ||
-			(t.Min.Y > 0 && d.Y1 < float64(t.Min.Y)+margin) ||
-			(t.Max.X < w && d.X2 > float64(t.Max.X)-margin) ||
-			(t.Max.Y < h && d.Y2 > float64(t.Max.Y)-margin)
-		if !cut {
+		if !letterbox.CutByTile([4]float64{d.X1, d.Y1, d.X2, d.Y2}, t, w, h) {
 			out = append(out, d)
 		}
 	}

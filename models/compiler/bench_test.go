@@ -53,6 +53,9 @@ func BenchmarkModels(b *testing.B) {
 					b.Skipf("%s %s does not load under XNNPACK: %v", mi.Name, prec, err)
 				}
 				defer m.Close()
+				if st := m.DelegateStatus(); st.Actual != models.DelegateXNNPACK {
+					b.Skipf("%s %s does not load under XNNPACK: %s", mi.Name, prec, st.Fallback)
+				}
 				err = m.Run(context.Background(), func(it *models.Interpreter) error {
 					x, err := it.Input(0)
 					if err != nil {
@@ -70,6 +73,9 @@ func BenchmarkModels(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				// After the loop: ResetTimer drops metrics reported before it.
+				b.ReportMetric(float64(m.DelegateStatus().DelegatedNodes), "xnnpack-nodes")
+				b.ReportMetric(float64(m.DelegateStatus().Nodes), "nodes")
 			})
 		}
 	}

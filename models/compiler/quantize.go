@@ -28,6 +28,7 @@ var int8Version = map[tfl.Op]int{
 	tfl.OpMaxPool2D: 2, tfl.OpAveragePool2D: 2, tfl.OpMean: 2, tfl.OpPad: 2, tfl.OpSoftmax: 2, tfl.OpLogistic: 2,
 	tfl.OpTanh: 2, tfl.OpConcatenation: 2, tfl.OpMaximum: 2, tfl.OpMinimum: 2, tfl.OpRelu: 2, tfl.OpRelu6: 2,
 	tfl.OpReduceMax: 2, tfl.OpSlice: 2, tfl.OpTranspose: 2, tfl.OpDequantize: 2, tfl.OpQuantize: 2, tfl.OpAbs: 2,
+	tfl.OpLeakyRelu: 2, // PRELU has one version in TFLite 2.9, int8 included
 }
 
 // passThrough ops must keep their input's quantization on the output.
@@ -133,10 +134,186 @@ func quantizeBias(b *Value, inScale float64, w *QuantParams) *Value {
 	return out
 }
 
+// headMACs is the most multiply-accumulates an output's last linear layer
+// may cost to be kept in float (see floatHead).
+const headMACs = 4 << 20
+
+// floatHead returns the ops that stay float at the end of the network: from
+// each output back through the ops after the last linear layer (softmax,
+// sigmoid, pooling, reshapes) and that layer itself when it is cheap. A
+// classifier's logits quantized to 8 bits over their whole range tie or
+// swap close classes; in float they cost a few hundred thousand
+// multiply-adds, and XNNPACK runs the float tail too.
+func floatHead(g *Graph) map[*Op]bool {
+	producer := map[*Value]*Op{}
+	for _, op := range g.Ops {
+		producer[op.Out] = op
+	}
+	out := map[*Op]bool{}
+	for _, o := range g.Outputs {
+		for op := producer[o]; op != nil && !out[op]; {
+			if isLinear(op) {
+				if linearMACs(op) <= headMACs {
+					out[op] = true
+				}
+				break
+			}
+			var next *Op
+			for _, in := range op.In {
+				if in != nil && !in.IsConst() {
+					if next != nil {
+						next = nil // a join: stop here
+						break
+					}
+					next = producer[in]
+				}
+			}
+			out[op] = true
+			op = next
+		}
+	}
+	return out
+}
+
+// linearMACs is a linear op's multiply-accumulate count.
+func linearMACs(op *Op) int {
+	w := op.In[1].Shape
+	switch op.Code {
+	case tfl.OpConv2D: // filter [O,H,W,I]
+		return op.Out.Size() * w[1] * w[2] * w[3]
+	case tfl.OpDepthwiseConv2D: // filter [1,H,W,C]
+		return op.Out.Size() * w[1] * w[2]
+	}
+	return op.Out.Size() * w[len(w)-1] // fully connected [O,I]
+}
+
+// constParams are the per-tensor parameters of a float constant operand.
+func constParams(c *Value) *QuantParams {
+	lo, hi := 0.0, 0.0
+	for _, x := range c.F32 {
+		lo, hi = math.Min(lo, float64(x)), math.Max(hi, float64(x))
+	}
+	return activationParams(lo, hi)
+}
+
+// weightAxis is the per-channel axis of a linear op's filter (-1: per tensor).
+func weightAxis(code tfl.Op) int {
+	switch code {
+	case tfl.OpDepthwiseConv2D:
+		return 3
+	case tfl.OpFullyConnected:
+		return -1
+	}
+	return 0
+}
+
+// fitsXNNPACK reports whether XNNPACK's int8 (QS8) kernels accept the op's
+// scales. XNNPACK rejects rescaling factors outside fixed ranges when it
+// creates its runtime, and then the whole delegate fails to prepare and
+// the model does not load under XNNPACK at all; an op whose calibrated
+// ranges fall outside (a near-constant tensor, a multiply by zero) stays
+// float instead. Ranges are XNNPACK's create-time checks.
+func fitsXNNPACK(op *Op, in []*QuantParams, out *QuantParams) bool {
+	within := func(r, lo, hi float64) bool { return r >= lo && r < hi }
+	so := out.Scale[0]
+	switch op.Code {
+	case tfl.OpConv2D, tfl.OpDepthwiseConv2D, tfl.OpFullyConnected:
+		w := symmetricWeights(op.In[1], weightAxis(op.Code))
+		for _, sw := range w.Q.Scale {
+			if in[0].Scale[0]*sw/so >= 256 {
+				return false
+			}
+		}
+	case tfl.OpAdd, tfl.OpSub:
+		for _, p := range in[:2] {
+			if !within(p.Scale[0]/so, 0x1p-10, 0x1p8) {
+				return false
+			}
+		}
+	case tfl.OpMul:
+		return within(in[0].Scale[0]*in[1].Scale[0]/so, 0x1p-16, 0x1p8)
+	case tfl.OpAveragePool2D, tfl.OpMean:
+		return within(in[0].Scale[0]/so, 0x1p-8, 0x1p8)
+	}
+	return true
+}
+
+// lowerPrelu emits an int8 PRELU as relu(x) - alpha*relu(-x) in MUL and ADD
+// ops: TFLite 2.9's XNNPACK has no int8 PRELU, and the TFLite kernel
+// between XNNPACK partitions made int8 mobileface slower than float. The
+// intermediate ranges follow from x's. It reports false (nothing emitted)
+// when XNNPACK would refuse the scales; the op then stays a PRELU.
+func lowerPrelu(op *Op, x *Value, toInt8 func(*Value, *QuantParams) (*Value, error),
+	rangeOf func(*Value) (*QuantParams, error), emit func(*Op)) (bool, error) {
+	xp, err := toInt8Params(x, rangeOf)
+	if err != nil {
+		return false, err
+	}
+	outQ, err := rangeOf(op.Out)
+	if err != nil {
+		return false, err
+	}
+	lo := float64(-128-xp.Zero[0]) * xp.Scale[0]
+	hi := float64(127-xp.Zero[0]) * xp.Scale[0]
+	negAlpha := make([]float32, len(op.In[1].F32))
+	var aLo, aHi float64
+	for i, a := range op.In[1].F32 {
+		negAlpha[i] = -a
+		aLo, aHi = math.Min(aLo, float64(-a)), math.Max(aHi, float64(-a))
+	}
+	one := constF32(op.Out.Name+"/one", []int{1}, []float32{1})
+	minusOne := constF32(op.Out.Name+"/minus_one", []int{1}, []float32{-1})
+	alpha := constF32(op.Out.Name+"/minus_alpha", op.In[1].Shape, negAlpha)
+	posQ := activationParams(0, hi)
+	negQ := activationParams(0, -lo)
+	scaledQ := activationParams(aLo*-lo, aHi*-lo)
+	checks := []struct {
+		code    tfl.Op
+		in, out []*QuantParams
+	}{
+		{tfl.OpMul, []*QuantParams{xp, constParams(one)}, []*QuantParams{posQ}},
+		{tfl.OpMul, []*QuantParams{xp, constParams(minusOne)}, []*QuantParams{negQ}},
+		{tfl.OpMul, []*QuantParams{negQ, constParams(alpha)}, []*QuantParams{scaledQ}},
+		{tfl.OpAdd, []*QuantParams{posQ, scaledQ}, []*QuantParams{outQ}},
+	}
+	for _, c := range checks {
+		if !fitsXNNPACK(&Op{Code: c.code}, c.in, c.out[0]) {
+			return false, nil
+		}
+	}
+	xq, err := toInt8(x, nil)
+	if err != nil {
+		return false, err
+	}
+	val := func(suffix string, q *QuantParams) *Value {
+		return &Value{Name: op.Out.Name + suffix, Shape: op.Out.Shape, Type: tfl.Int8, Q: q}
+	}
+	mul := func(a *Value, c *Value, act tfl.Activation, out *Value) *Op {
+		return &Op{Code: tfl.OpMul, In: []*Value{a, quantizeConst(c, constParams(c))}, Out: out, Act: act,
+			Version: int8Version[tfl.OpMul], Source: op.Source}
+	}
+	pos, neg, scaled := val("/relu", posQ), val("/relu_neg", negQ), val("/neg_part", scaledQ)
+	emit(mul(xq, one, tfl.ActRelu, pos))
+	emit(mul(xq, minusOne, tfl.ActRelu, neg))
+	emit(mul(neg, alpha, tfl.ActNone, scaled))
+	emit(&Op{Code: tfl.OpAdd, In: []*Value{pos, scaled}, Out: val("", outQ), Version: int8Version[tfl.OpAdd], Source: op.Source})
+	return true, nil
+}
+
+// toInt8Params are the parameters x has or will get in int8.
+func toInt8Params(x *Value, rangeOf func(*Value) (*QuantParams, error)) (*QuantParams, error) {
+	if x.Type == tfl.Int8 && x.Q != nil {
+		return x.Q, nil
+	}
+	return rangeOf(x)
+}
+
 // Quantize returns an int8 copy of a float graph: int8 weights and
 // activations inside, float32 input and outputs through QUANTIZE and
-// DEQUANTIZE at the edges and around ops that have no int8 kernel.
+// DEQUANTIZE at the edges, around ops that have no int8 kernel and before
+// the float head (floatHead).
 func Quantize(g *Graph, ranges Ranges) (*Graph, error) {
+	head := floatHead(g)
 	q := &Graph{Name: g.Name, Inputs: g.Inputs}
 	int8Of := map[*Value]*Value{}  // float value -> its int8 twin
 	floatOf := map[*Value]*Value{} // int8 value -> float twin
@@ -201,7 +378,7 @@ func Quantize(g *Graph, ranges Ranges) (*Graph, error) {
 		for i, in := range op.In {
 			n.In[i] = get(in)
 		}
-		if !int8Ops[op.Code] {
+		emitFloat := func() {
 			for i, in := range n.In {
 				if in != nil && !in.IsConst() {
 					n.In[i] = toFloat(in)
@@ -210,7 +387,23 @@ func Quantize(g *Graph, ranges Ranges) (*Graph, error) {
 			n.Out = &Value{Name: op.Out.Name, Shape: op.Out.Shape, Type: tfl.Float32}
 			q.Ops = append(q.Ops, &n)
 			cur[op.Out] = n.Out
+		}
+		if !int8Ops[op.Code] || head[op] {
+			emitFloat()
 			continue
+		}
+		if op.Code == tfl.OpPrelu {
+			ok, err := lowerPrelu(op, get(op.In[0]), toInt8, rangeOf, func(o *Op) {
+				q.Ops = append(q.Ops, o)
+				isInt8[o.Out] = true
+				cur[op.Out] = o.Out
+			})
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				continue
+			}
 		}
 		out := &Value{Name: op.Out.Name, Shape: op.Out.Shape, Type: tfl.Int8}
 		var err error
@@ -223,6 +416,32 @@ func Quantize(g *Graph, ranges Ranges) (*Graph, error) {
 		default:
 			if out.Q, err = rangeOf(op.Out); err != nil {
 				return nil, err
+			}
+		}
+		if !passThrough[op.Code] {
+			// The scales the op's operands will have, to check them
+			// against XNNPACK's limits before anything is emitted.
+			inQ := make([]*QuantParams, len(n.In))
+			for i, in := range n.In {
+				switch {
+				case in == nil || (in.IsConst() && in.Type == tfl.Int32):
+				case sharedParams[op.Code]:
+					inQ[i] = out.Q
+				case in.IsConst():
+					inQ[i] = constParams(in)
+				case isInt8[in]:
+					inQ[i] = in.Q
+				case int8Of[in] != nil:
+					inQ[i] = int8Of[in].Q
+				default:
+					if inQ[i], err = rangeOf(in); err != nil {
+						return nil, err
+					}
+				}
+			}
+			if !fitsXNNPACK(op, inQ, out.Q) {
+				emitFloat()
+				continue
 			}
 		}
 		// Activation inputs.
@@ -244,14 +463,7 @@ func Quantize(g *Graph, ranges Ranges) (*Graph, error) {
 		// Constant inputs.
 		switch op.Code {
 		case tfl.OpConv2D, tfl.OpDepthwiseConv2D, tfl.OpFullyConnected:
-			axis := 0
-			if op.Code == tfl.OpDepthwiseConv2D {
-				axis = 3
-			}
-			if op.Code == tfl.OpFullyConnected {
-				axis = -1
-			}
-			w := symmetricWeights(op.In[1], axis)
+			w := symmetricWeights(op.In[1], weightAxis(op.Code))
 			n.In[1] = w
 			if op.In[2] != nil {
 				n.In[2] = quantizeBias(op.In[2], n.In[0].Q.Scale[0], w.Q)
@@ -268,11 +480,7 @@ func Quantize(g *Graph, ranges Ranges) (*Graph, error) {
 					n.In[i] = quantizeConst(in, out.Q)
 					continue
 				}
-				lo, hi := 0.0, 0.0
-				for _, x := range in.F32 {
-					lo, hi = math.Min(lo, float64(x)), math.Max(hi, float64(x))
-				}
-				n.In[i] = quantizeConst(in, activationParams(lo, hi))
+				n.In[i] = quantizeConst(in, constParams(in))
 			}
 		}
 		n.Out = out

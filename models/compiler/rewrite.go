@@ -4,15 +4,115 @@ import (
 	tfl "imageapid/models/tflitefile"
 )
 
-// Optimize applies the float rewrites until nothing changes: constant
-// multiply/add/sub after a convolution or fully connected layer fold into its
-// weights and bias, min/max clamps to [0,6] become RELU6, and RELU/RELU6
-// after an op with a fused-activation slot move into that slot.
+// Optimize applies the float rewrites until nothing changes: PReLU spelled
+// out in elementwise ops becomes one PRELU, constant multiply/add/sub after
+// a convolution or fully connected layer fold into its weights and bias,
+// min/max clamps to [0,6] become RELU6, and RELU/RELU6 after an op with a
+// fused-activation slot move into that slot.
 func Optimize(g *Graph) {
 	for changed := true; changed; {
-		changed = foldAffineIntoLinear(g) || fuseRelu6(g) || fuseActivations(g)
+		changed = fusePrelu(g) || foldAffineIntoLinear(g) || fuseRelu6(g) || fuseActivations(g)
 		g.removeDead()
 	}
+}
+
+// nonNegative reports whether op's output cannot be negative (a fused RELU or RELU6).
+func nonNegative(op *Op) bool {
+	return (hasActivationSlot(op) && (op.Act == tfl.ActRelu || op.Act == tfl.ActRelu6)) ||
+		op.Code == tfl.OpRelu || op.Code == tfl.OpRelu6
+}
+
+// fusePrelu finds PReLU spelled out as elementwise ops and replaces it with
+// one PRELU op (XNNPACK runs PRELU as one kernel; the spelled-out form costs
+// four to five passes over the tensor, and in int8 its MAXIMUM/MINIMUM/ABS
+// fall out of XNNPACK). Both forms are exact rewrites in float:
+//
+//	max(x, 0) + a*min(x, 0)          (mobileface; either operand order)
+//	relu(x) + c*(x - abs(x)), a = 2c (Human's MobileFaceNet)
+//	x + c*(x - abs(x)) with x >= 0 is x (its PReLUs after a fused RELU)
+//
+// a must be a per-channel constant ([C] or broadcastable to it).
+func fusePrelu(g *Graph) bool {
+	cons := g.consumers()
+	producer := map[*Value]*Op{}
+	for _, op := range g.Ops {
+		producer[op.Out] = op
+	}
+	// private reports whether v feeds only op (and is no graph output).
+	private := func(v *Value, op *Op) bool {
+		return len(cons[v]) == 1 && cons[v][0] == op && !g.isOutput(v)
+	}
+	// scaled splits MUL(c, v) into its per-channel constant and operand.
+	scaled := func(op *Op, channels int) ([]float32, *Value) {
+		if op == nil || op.Code != tfl.OpMul || op.Act != tfl.ActNone || len(op.In) != 2 {
+			return nil, nil
+		}
+		for i := 0; i < 2; i++ {
+			if c := perChannel(op.In[i], channels); c != nil && !op.In[1-i].IsConst() {
+				return c, op.In[1-i]
+			}
+		}
+		return nil, nil
+	}
+	for _, add := range g.Ops {
+		if add.Code != tfl.OpAdd || add.Act != tfl.ActNone || len(add.In) != 2 || add.In[0].IsConst() || add.In[1].IsConst() {
+			continue
+		}
+		channels := add.Out.Shape[len(add.Out.Shape)-1]
+		for side := 0; side < 2; side++ {
+			pos, mul := producer[add.In[side]], producer[add.In[1-side]]
+			alpha, neg := scaled(mul, channels)
+			// pos is max(x,0) or relu(x), read only here, or x itself when
+			// x cannot be negative (then x also feeds the abs and the sub).
+			if pos == nil || alpha == nil || !private(mul.Out, add) || (!private(pos.Out, add) && !nonNegative(pos)) {
+				continue
+			}
+			negOp := producer[neg]
+			if negOp == nil || !private(neg, mul) {
+				continue
+			}
+			var x *Value
+			switch {
+			case pos.Code == tfl.OpMaximum && negOp.Code == tfl.OpMinimum:
+				xp, bp, ok1 := clampOperand(pos)
+				xn, bn, ok2 := clampOperand(negOp)
+				if !ok1 || !ok2 || bp != 0 || bn != 0 || xp != xn {
+					continue
+				}
+				x = xp
+			case negOp.Code == tfl.OpSub && len(negOp.In) == 2 && (pos.Code == tfl.OpRelu || nonNegative(pos)):
+				x = pos.In[0]
+				if negOp.In[0] == pos.Out {
+					x = pos.Out
+				}
+				abs := producer[negOp.In[1]]
+				if negOp.In[0] != x || negOp.Act != tfl.ActNone || abs == nil || abs.Code != tfl.OpAbs ||
+					abs.In[0] != x || !private(abs.Out, negOp) {
+					continue
+				}
+				for i := range alpha {
+					alpha[i] *= 2
+				}
+			default:
+				continue
+			}
+			if !equalShape(x.Shape, add.Out.Shape) {
+				continue
+			}
+			if x == pos.Out {
+				// x is already non-negative (a fused RELU before the PReLU):
+				// x - abs(x) is zero and the whole expression is x.
+				g.replaceUses(add.Out, x)
+				g.removeDead()
+				return true
+			}
+			add.Code = tfl.OpPrelu
+			add.In = []*Value{x, constF32(add.Out.Name+"/alpha", []int{channels}, alpha)}
+			g.removeDead()
+			return true
+		}
+	}
+	return false
 }
 
 func isLinear(op *Op) bool {
@@ -177,10 +277,13 @@ func fuseRelu6(g *Graph) bool {
 	return false
 }
 
+// hasActivationSlot lists the ops whose fused activation TFLite 2.9 runs.
+// CONCATENATION has the slot in the schema but its kernel refuses any
+// activation at prepare time, so a RELU after it stays a separate op.
 func hasActivationSlot(op *Op) bool {
 	switch op.Code {
 	case tfl.OpConv2D, tfl.OpDepthwiseConv2D, tfl.OpFullyConnected, tfl.OpAdd, tfl.OpSub, tfl.OpMul,
-		tfl.OpAveragePool2D, tfl.OpMaxPool2D, tfl.OpConcatenation:
+		tfl.OpAveragePool2D, tfl.OpMaxPool2D:
 		return true
 	}
 	return false

@@ -9,9 +9,31 @@ import (
 )
 
 // evalBodies reports person detection recall and precision at IoU >= 0.5
-// on files with labelled person boxes, and count accuracy on num_persons.
+// on files with labelled person boxes, and count accuracy on num_persons,
+// for each body detector (the default one first), so that the choice of
+// default stays a measured one.
 func evalBodies(ctx context.Context, e *env) error {
-	det, err := body.New(e.rt, body.Config{})
+	names := []string{body.DefaultDetector}
+	for _, n := range []string{"centernet", "pose"} {
+		if n != body.DefaultDetector {
+			names = append(names, n)
+		}
+	}
+	for i, name := range names {
+		label := name
+		if i == 0 {
+			label += " (default)"
+		}
+		fmt.Fprintf(e.out, "   detector %s\n", label)
+		if err := evalBodyDetector(ctx, e, name); err != nil {
+			return fmt.Errorf("detector %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func evalBodyDetector(ctx context.Context, e *env, name string) error {
+	det, err := body.New(e.rt, body.Config{Detector: name})
 	if err != nil {
 		return err
 	}

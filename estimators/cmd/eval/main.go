@@ -45,6 +45,7 @@ type task func(ctx context.Context, e *env) error
 var tasks = map[string]task{
 	"bodies":       evalBodies,
 	"verification": evalVerification,
+	"attributes":   evalAttributes,
 }
 
 func main() {

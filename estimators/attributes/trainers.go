@@ -1,0 +1,392 @@
+package attributes
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Seed is the fixed seed of the held-back split.
+const Seed uint64 = 20240601
+
+// Data descriptions recorded in the heads.
+const (
+	maskData    = "../shared/corpus/mask (with_mask/, without_mask/; chandrikadeb7/Face-Mask-Detection as listed in the corpus manifest)"
+	maskLicence = "MIT repository licence; no licence stated for the photos (internal use)"
+	utkData     = "../shared/corpus/ages (UTKFace aligned crops)"
+	utkLicence  = "UTKFace: non-commercial research use only; this head may not be used commercially"
+	emoData     = "../shared/corpus/faces (muxspace/facial_expressions crowd emotion labels)"
+	emoLicence  = "Apache-2.0 repository licence; no licence stated for the photos (internal use)"
+)
+
+// Emotions are the Image API's seven emotions in the spec's fixed order.
+var Emotions = []string{"ANGRY", "DISGUSTED", "SCARED", "HAPPY", "NEUTRAL", "SAD", "SURPRISED"}
+
+// lambdas are tried strongest first, so a tie keeps the simpler model.
+var lambdas = []float64{10000, 1000, 100, 10, 1, 0.1, 0.01}
+
+type labelled struct {
+	x       [][]float32
+	heldout []bool
+	skipped int
+}
+
+func collect(samples []Extracted, set string, keep func(*CorpusFile) bool) (labelled, []int) {
+	var l labelled
+	var idx []int
+	for i := range samples {
+		s := &samples[i]
+		if !keep(&s.File) {
+			continue
+		}
+		if s.Features == nil {
+			l.skipped++
+			continue
+		}
+		x, err := s.Features.Vector(context.Background(), set, nil)
+		if err != nil {
+			l.skipped++
+			continue
+		}
+		l.x = append(l.x, x)
+		// Files of one person stay on one side of the split, so that a head
+		// cannot score by recognizing people.
+		key := s.File.Path
+		if s.File.Labels.Identity != "" {
+			key = "identity:" + s.File.Labels.Identity
+		}
+		l.heldout = append(l.heldout, Heldout(key, Seed))
+		idx = append(idx, i)
+	}
+	return l, idx
+}
+
+func split[T any](v []T, held []bool) (train, test []T) {
+	for i := range v {
+		if held[i] {
+			test = append(test, v[i])
+		} else {
+			train = append(train, v[i])
+		}
+	}
+	return
+}
+
+func counts(held []bool) (train, test int) {
+	for _, h := range held {
+		if h {
+			test++
+		} else {
+			train++
+		}
+	}
+	return
+}
+
+// trainBinary selects the feature set and lambda by held-out accuracy and
+// refits on all samples.
+func trainBinary(name string, sets []string, positive string, samples []Extracted,
+	keep func(*CorpusFile) bool, label func(*CorpusFile) bool, data, licence string) (*Head, error) {
+	bestAcc, bestL, bestSet := -1.0, 0.0, ""
+	for _, set := range sets {
+		l, idx := collect(samples, set, keep)
+		if len(l.x) < 20 {
+			return nil, fmt.Errorf("head %s: only %d samples", name, len(l.x))
+		}
+		y := make([]bool, len(idx))
+		for i, k := range idx {
+			y[i] = label(&samples[k].File)
+		}
+		xtr, xte := split(l.x, l.heldout)
+		ytr, yte := split(y, l.heldout)
+		for _, lam := range lambdas {
+			W, B, _, err := FitLogistic(xtr, ytr, balance(ytr), lam)
+			if err != nil {
+				return nil, err
+			}
+			h := &Head{Kind: KindLogistic, Weights: W, Bias: B}
+			var ok float64
+			for i, x := range xte {
+				if (h.Eval(x)[0] >= 0.5) == yte[i] {
+					ok++
+				}
+			}
+			if acc := ok / float64(len(xte)); acc > bestAcc+1e-12 {
+				bestAcc, bestL, bestSet = acc, lam, set
+			}
+		}
+	}
+	l, idx := collect(samples, bestSet, keep)
+	y := make([]bool, len(idx))
+	for i, k := range idx {
+		y[i] = label(&samples[k].File)
+	}
+	W, B, mean, err := FitLogistic(l.x, y, balance(y), bestL)
+	if err != nil {
+		return nil, err
+	}
+	tr, te := counts(l.heldout)
+	return &Head{
+		Name: name, Kind: KindLogistic, Features: bestSet, Labels: []string{positive}, Inputs: len(l.x[0]),
+		Weights: W, Bias: B, Mean: mean,
+		Fit: FitReport{Data: data, Licence: licence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
+			Metric: "held-out accuracy (feature set and lambda chosen on it, then refitted on all samples)", Value: round4(bestAcc),
+			Notes: "feature sets tried: " + strings.Join(sets, ", ")},
+	}, nil
+}
+
+// balance gives each class the same total weight.
+func balance(y []bool) []float64 {
+	var pos float64
+	for _, v := range y {
+		if v {
+			pos++
+		}
+	}
+	neg := float64(len(y)) - pos
+	w := make([]float64, len(y))
+	for i, v := range y {
+		if v {
+			w[i] = float64(len(y)) / (2 * pos)
+		} else {
+			w[i] = float64(len(y)) / (2 * neg)
+		}
+	}
+	return w
+}
+
+// TrainMask fits the mask head: logistic regression on the embedding.
+func TrainMask(samples []Extracted) (*Head, error) {
+	return trainBinary("mask", []string{FeatEmbedding}, "mask", samples,
+		func(f *CorpusFile) bool { return f.Labels.Mask != nil },
+		func(f *CorpusFile) bool { return *f.Labels.Mask }, maskData, maskLicence)
+}
+
+// AttributeSets are the feature sets tried for the age and gender heads:
+// the embedding, with the face's shape (mesh geometry) and skin texture.
+var AttributeSets = []string{"mobileface", "mobileface+geometry", "mobileface+texture", "mobileface+geometry+texture"}
+
+// TrainGender fits the gender head (probability of FEMALE) on UTKFace.
+func TrainGender(samples []Extracted) (*Head, error) {
+	return trainBinary("gender", AttributeSets, "FEMALE", samples,
+		func(f *CorpusFile) bool { return f.Labels.Gender != "" },
+		func(f *CorpusFile) bool { return strings.EqualFold(f.Labels.Gender, "female") }, utkData, utkLicence)
+}
+
+// Age targets an age head may regress: log(1+age) (an error of five years
+// at 10 weighs more than one at 60, as people judge ages) or years.
+const (
+	TargetLogAge = "log1p_age"
+	TargetAge    = "age"
+)
+
+// AgeTransform maps age to a regression target.
+func AgeTransform(target string, age float64) float64 {
+	if target == TargetLogAge {
+		return math.Log1p(age)
+	}
+	return age
+}
+
+// AgeFromTarget inverts AgeTransform.
+func AgeFromTarget(target string, t float64) float64 {
+	if target == TargetLogAge {
+		return math.Expm1(t)
+	}
+	return t
+}
+
+// ageBand groups ages by decade (60 and over together).
+func ageBand(age float64) int { return int(math.Min(6, age/10)) }
+
+// ageWeights give every decade the same total weight, so that the head
+// serves all ages alike instead of regressing to the corpus's prevalent
+// twenties and thirties.
+func ageWeights(ages []float64) []float64 {
+	n := map[int]float64{}
+	for _, a := range ages {
+		n[ageBand(a)]++
+	}
+	w := make([]float64, len(ages))
+	for i, a := range ages {
+		w[i] = float64(len(ages)) / (float64(len(n)) * n[ageBand(a)])
+	}
+	return w
+}
+
+// balancedMAE is the mean over decades of the mean absolute error.
+func balancedMAE(pred, ages []float64) float64 {
+	sum, n := map[int]float64{}, map[int]float64{}
+	for i, a := range ages {
+		sum[ageBand(a)] += math.Abs(pred[i] - a)
+		n[ageBand(a)]++
+	}
+	var total float64
+	for b := range n {
+		total += sum[b] / n[b]
+	}
+	return total / float64(len(n))
+}
+
+// TrainAge fits the age head: ridge regression of log(1+age) on the
+// feature set that does best on the held-out split, with decades weighted
+// alike in the fit and in the selection (decade-balanced MAE).
+func TrainAge(samples []Extracted) (*Head, error) {
+	keep := func(f *CorpusFile) bool { return f.Labels.Age != nil }
+	bestMAE, bestL, bestSet, bestTarget := math.Inf(1), 0.0, "", ""
+	for _, target := range []string{TargetLogAge, TargetAge} {
+		for _, set := range AttributeSets {
+			l, idx := collect(samples, set, keep)
+			if len(l.x) < 20 {
+				return nil, fmt.Errorf("head age: only %d samples", len(l.x))
+			}
+			y := make([]float64, len(idx))
+			ages := make([]float64, len(idx))
+			for i, k := range idx {
+				ages[i] = float64(*samples[k].File.Labels.Age)
+				y[i] = AgeTransform(target, ages[i])
+			}
+			xtr, xte := split(l.x, l.heldout)
+			ytr, _ := split(y, l.heldout)
+			atr, ate := split(ages, l.heldout)
+			for _, lam := range lambdas {
+				W, B, _, err := FitRidge(xtr, ytr, ageWeights(atr), lam)
+				if err != nil {
+					return nil, err
+				}
+				h := &Head{Kind: KindLinear, Weights: W, Bias: B}
+				pred := make([]float64, len(xte))
+				for i, x := range xte {
+					pred[i] = AgeFromTarget(target, h.Eval(x)[0])
+				}
+				mae := balancedMAE(pred, ate)
+				if mae < bestMAE-1e-12 {
+					bestMAE, bestL, bestSet, bestTarget = mae, lam, set, target
+				}
+			}
+		}
+	}
+	l, idx := collect(samples, bestSet, keep)
+	y := make([]float64, len(idx))
+	ages := make([]float64, len(idx))
+	for i, k := range idx {
+		ages[i] = float64(*samples[k].File.Labels.Age)
+		y[i] = AgeTransform(bestTarget, ages[i])
+	}
+	W, B, mean, err := FitRidge(l.x, y, ageWeights(ages), bestL)
+	if err != nil {
+		return nil, err
+	}
+	tr, te := counts(l.heldout)
+	return &Head{
+		Name: "age", Kind: KindLinear, Features: bestSet, Labels: []string{bestTarget}, Inputs: len(l.x[0]),
+		Weights: W, Bias: B, Mean: mean,
+		Fit: FitReport{Data: utkData, Licence: utkLicence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
+			Metric: "held-out decade-balanced MAE in years (feature set and lambda chosen on it, then refitted on all samples)", Value: round4(bestMAE),
+			Notes: "feature sets tried: " + strings.Join(AttributeSets, ", ")},
+	}, nil
+}
+
+// EmotionSets are the feature sets tried for the emotion head.
+var EmotionSets = []string{"geometry+emotionnet", "mobileface+geometry+emotionnet", "mobileface+geometry"}
+
+// TrainEmotion fits the emotion head: softmax regression on the feature set
+// (embedding, mesh geometry, the compiled emotion network's outputs) that
+// does best on held-out people, classes weighted to equal totals (capped so
+// the rare ones, with a handful of samples, do not dominate).
+func TrainEmotion(samples []Extracted) (*Head, error) {
+	index := map[string]int{}
+	for i, e := range Emotions {
+		index[e] = i
+	}
+	keep := func(f *CorpusFile) bool {
+		_, ok := index[strings.ToUpper(f.Labels.Emotion)]
+		return ok
+	}
+	weights := func(y []int) []float64 {
+		n := make([]float64, len(Emotions))
+		for _, c := range y {
+			n[c]++
+		}
+		w := make([]float64, len(y))
+		for i, c := range y {
+			w[i] = math.Min(5, float64(len(y))/(float64(len(Emotions))*n[c]))
+		}
+		return w
+	}
+	labels := func(idx []int) []int {
+		y := make([]int, len(idx))
+		for i, k := range idx {
+			y[i] = index[strings.ToUpper(samples[k].File.Labels.Emotion)]
+		}
+		return y
+	}
+	bestAcc, bestL, bestSet := -1.0, 0.0, ""
+	for _, set := range EmotionSets {
+		l, idx := collect(samples, set, keep)
+		if len(l.x) < 20 {
+			return nil, fmt.Errorf("head emotion: only %d samples", len(l.x))
+		}
+		y := labels(idx)
+		xtr, xte := split(l.x, l.heldout)
+		ytr, yte := split(y, l.heldout)
+		for _, lam := range []float64{1, 0.1, 0.01, 0.001} {
+			W, B, _, err := FitSoftmax(xtr, ytr, len(Emotions), weights(ytr), lam)
+			if err != nil {
+				return nil, err
+			}
+			h := &Head{Kind: KindSoftmax, Weights: W, Bias: B}
+			var ok float64
+			for i, x := range xte {
+				if argmax(h.Eval(x)) == yte[i] {
+					ok++
+				}
+			}
+			if acc := ok / float64(len(xte)); acc > bestAcc+1e-12 {
+				bestAcc, bestL, bestSet = acc, lam, set
+			}
+		}
+	}
+	l, idx := collect(samples, bestSet, keep)
+	y := labels(idx)
+	W, B, mean, err := FitSoftmax(l.x, y, len(Emotions), weights(y), bestL)
+	if err != nil {
+		return nil, err
+	}
+	tr, te := counts(l.heldout)
+	return &Head{
+		Name: "emotion", Kind: KindSoftmax, Features: bestSet, Labels: Emotions, Inputs: len(l.x[0]),
+		Weights: W, Bias: B, Mean: mean,
+		Fit: FitReport{Data: emoData, Licence: emoLicence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
+			Metric: "held-out 7-class accuracy, people disjoint (feature set and lambda chosen on it, then refitted on all samples)",
+			Value:  round4(bestAcc), Notes: "feature sets tried: " + strings.Join(EmotionSets, ", ")},
+	}, nil
+}
+
+func argmax(v []float64) int {
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
+
+const (
+	livenessData    = "../shared/corpus/liveness (real/, fake/: CelebA-Spoof subset from ReynaraEzra/Liveness-Detection)"
+	livenessLicence = "CelebA-Spoof: non-commercial research use only; this head may not be used commercially"
+)
+
+// TrainLiveness fits a liveness head (probability that the face is REAL),
+// choosing among the feature sets.
+func TrainLiveness(name string, sets ...string) func([]Extracted) (*Head, error) {
+	return func(samples []Extracted) (*Head, error) {
+		return trainBinary(name, sets, "REAL", samples,
+			func(f *CorpusFile) bool { return f.Labels.Liveness != "" },
+			func(f *CorpusFile) bool { return f.Labels.Liveness == "REAL" }, livenessData, livenessLicence)
+	}
+}

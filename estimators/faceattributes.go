@@ -1,0 +1,135 @@
+package estimators
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"imageapid/estimators/attributes"
+	"imageapid/estimators/face"
+)
+
+// faceTarget is one face object an attribute service fills in, with the
+// face found behind its bbox.
+type faceTarget struct {
+	obj *Object
+	loc attributes.Located
+}
+
+// attributeTargets returns the sample's face objects (class "face") with
+// their faces; objects of other classes are left alone. With no objects
+// (or only empty ones) the whole image is the face: one object
+// {id:0, class:"face"} is added for the largest face in it.
+func attributeTargets(ctx context.Context, p *face.Pipeline, s *Sample) ([]faceTarget, error) {
+	if !s.HasImage() {
+		return nil, BadInput("field $image is required")
+	}
+	known, err := fittedFaces(ctx, p, s)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.Objects) == 0 {
+		loc, err := attributes.LocateLargest(ctx, p, s.Image, known)
+		if err != nil {
+			return nil, err
+		}
+		o := NewObject()
+		o.Set("id", 0)
+		o.Set("class", "face")
+		s.Objects = append(s.Objects, o)
+		return []faceTarget{{obj: o, loc: loc}}, nil
+	}
+	var out []faceTarget
+	for i, o := range s.Objects {
+		if o.String("class") != "face" {
+			continue
+		}
+		box, err := objectBox(o, s.Width(), s.Height())
+		if err != nil {
+			return nil, BadInput("object %d: %v", i, err)
+		}
+		loc, err := attributes.Locate(ctx, p, s.Image, known, box, objectEyes(o))
+		if err != nil {
+			return nil, fmt.Errorf("object %d: %w", i, err)
+		}
+		out = append(out, faceTarget{obj: o, loc: loc})
+	}
+	return out, nil
+}
+
+// objectBox reads an object's normalized "bbox" [x1,y1,x2,y2], clamped to
+// [0,1], in image pixels.
+func objectBox(o *Object, w, h int) (attributes.Box, error) {
+	var bb []float64
+	ok, err := o.Get("bbox", &bb)
+	if !ok {
+		return attributes.Box{}, fmt.Errorf("a face object needs a \"bbox\"")
+	}
+	if err != nil || len(bb) != 4 {
+		return attributes.Box{}, fmt.Errorf("\"bbox\" must be 4 numbers [x1, y1, x2, y2] normalized to the image")
+	}
+	for _, v := range bb {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return attributes.Box{}, fmt.Errorf("\"bbox\" holds a value that is not a finite number")
+		}
+	}
+	b := attributes.Box{
+		X1: clamp(bb[0], 0, 1) * float64(w), Y1: clamp(bb[1], 0, 1) * float64(h),
+		X2: clamp(bb[2], 0, 1) * float64(w), Y2: clamp(bb[3], 0, 1) * float64(h),
+	}
+	if b.Width() < 1 || b.Height() < 1 {
+		return attributes.Box{}, fmt.Errorf("\"bbox\" %v covers no pixel of the image once clamped to [0, 1]", bb)
+	}
+	return b, nil
+}
+
+// objectEyes reads the fitter's eye points (pixels), when the object has them.
+func objectEyes(o *Object) *[2]face.Point {
+	var f struct {
+		LeftEye  []float64 `json:"left_eye"`
+		RightEye []float64 `json:"right_eye"`
+	}
+	if ok, err := o.Get("fitter", &f); !ok || err != nil || len(f.LeftEye) != 2 || len(f.RightEye) != 2 {
+		return nil
+	}
+	for _, v := range append(f.LeftEye, f.RightEye...) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+	}
+	return &[2]face.Point{{X: f.LeftEye[0], Y: f.LeftEye[1]}, {X: f.RightEye[0], Y: f.RightEye[1]}}
+}
+
+// faceFeatures computes (once per sample and face) the features heads read.
+func faceFeatures(ctx context.Context, s *Sample, x *attributes.Extractor, t *faceTarget) (*attributes.Features, error) {
+	key := fmt.Sprintf("attributes.features.%p", t.obj)
+	v, err := s.Memo(key, func() (any, error) { return x.Compute(ctx, s.Image, &t.loc) })
+	if err != nil {
+		return nil, err
+	}
+	f := v.(*attributes.Features)
+	f.Use(x)
+	return f, nil
+}
+
+// headProbability runs a logistic head on the target's features.
+func headProbability(ctx context.Context, s *Sample, x *attributes.Extractor, head *attributes.Runner, t *faceTarget) (float64, error) {
+	f, err := faceFeatures(ctx, s, x, t)
+	if err != nil {
+		return 0, err
+	}
+	out, err := head.RunFeatures(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	return clamp(float64(out[0]), 0, 1), nil
+}
+
+// livenessVerdict is REAL when the probability of a real face reaches the threshold.
+func livenessVerdict(pReal, threshold float64) map[string]any {
+	v := "FAKE"
+	if pReal >= threshold {
+		v = "REAL"
+	}
+	return map[string]any{"value": v, "confidence": round(pReal, 6)}
+}

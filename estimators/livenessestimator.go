@@ -1,0 +1,97 @@
+package estimators
+
+import (
+	"context"
+	"fmt"
+
+	"imageapid/estimators/attributes"
+	"imageapid/estimators/face"
+)
+
+const livenessEstimatorService = "face-detector-liveness-estimator"
+
+// LivenessEstimatorSettings configure face-detector-liveness-estimator.
+type LivenessEstimatorSettings struct {
+	// Threshold on the probability of a real face for REAL.
+	Threshold float64 `yaml:"threshold"`
+	// MinFaceSize is the smallest face box side, in pixels, judged at all;
+	// smaller faces get NOT_ENOUGH_DATA.
+	MinFaceSize float64 `yaml:"min_face_size"`
+	// MaxCut is the largest share of the face box that may lie outside the
+	// image (or within 1% of its edge) before the face gets NOT_ENOUGH_DATA.
+	MaxCut float64 `yaml:"max_cut"`
+}
+
+// livenessEstimator serves face-detector-liveness-estimator: every detected
+// face with bbox, confidence and "liveness": {value REAL|FAKE|NOT_ENOUGH_DATA,
+// confidence = probability of a real face}. The probability comes from a
+// logistic head on the colour texture of the aligned face (uniform LBP of
+// Y, Cr, Cb and saturation/value histograms), fitted on
+// ../shared/corpus/liveness (see models/heads/liveness_texture.json).
+type livenessEstimator struct {
+	faces *face.Pipeline
+	feats *attributes.Extractor
+	head  *attributes.Runner
+	set   LivenessEstimatorSettings
+}
+
+func newLivenessEstimator(d Deps) (Estimator, error) {
+	set := LivenessEstimatorSettings{Threshold: 0.5, MinFaceSize: 48, MaxCut: 0.1}
+	if d.Settings != nil {
+		if err := d.Settings(livenessEstimatorService, &set); err != nil {
+			return nil, fmt.Errorf("settings: %w", err)
+		}
+	}
+	h, err := attributes.NewRunner(d.Models, "liveness_texture")
+	if err != nil {
+		return nil, err
+	}
+	x, err := attributes.ForHeads(d.Models, h)
+	if err != nil {
+		return nil, err
+	}
+	return &livenessEstimator{faces: d.Faces, feats: x, head: h, set: set}, nil
+}
+
+func (*livenessEstimator) Name() string     { return livenessEstimatorService }
+func (*livenessEstimator) TakesImage() bool { return true }
+func (*livenessEstimator) NeedsImage() bool { return true }
+
+func (e *livenessEstimator) Process(ctx context.Context, s *Sample) error {
+	faces, err := fittedFaces(ctx, e.faces, s)
+	if err != nil {
+		return err
+	}
+	objs := make([]*Object, len(faces))
+	for i := range faces {
+		o := detectionObject(i, faces[i].Detection, s.Width(), s.Height())
+		t := faceTarget{obj: o, loc: attributes.Located{Face: faces[i], Source: attributes.Detected}}
+		p, err := headProbability(ctx, s, e.feats, e.head, &t)
+		if err != nil {
+			return fmt.Errorf("liveness: %w", err)
+		}
+		l := livenessVerdict(p, e.set.Threshold)
+		if !e.enoughData(faces[i].Detection, s.Width(), s.Height()) {
+			l["value"] = "NOT_ENOUGH_DATA"
+		}
+		o.Set("liveness", l)
+		objs[i] = o
+	}
+	mergeByIndex(s, objs)
+	return nil
+}
+
+// enoughData reports whether a face is large enough and inside the frame.
+func (e *livenessEstimator) enoughData(d face.Detection, w, h int) bool {
+	bw, bh := d.X2-d.X1, d.Y2-d.Y1
+	if bw < e.set.MinFaceSize || bh < e.set.MinFaceSize {
+		return false
+	}
+	edge := 0.01 * float64(max(w, h))
+	inW := min(d.X2, float64(w)-edge) - max(d.X1, edge)
+	inH := min(d.Y2, float64(h)-edge) - max(d.Y1, edge)
+	if inW <= 0 || inH <= 0 {
+		return false
+	}
+	return 1-(inW*inH)/(bw*bh) <= e.set.MaxCut
+}
