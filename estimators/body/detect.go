@@ -67,7 +67,7 @@ func (d *Detector) detectRegion(ctx context.Context, img gocv.Mat, r image.Recta
 		if err != nil {
 			return err
 		}
-		if err := letterbox.FillRGB(in, lb.Pixels, 1/127.5, -1); err != nil {
+		if err := letterbox.FillRGB(in, lb.Pixels, 127.5, -1); err != nil {
 			return err
 		}
 		if err := it.Invoke(); err != nil {

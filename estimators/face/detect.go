@@ -114,7 +114,7 @@ func (bf *blazeFace) detectRegion(ctx context.Context, img gocv.Mat, r image.Rec
 		if err != nil {
 			return err
 		}
-		if err := letterbox.FillRGB(in, lb.Pixels, 1/127.5, -1); err != nil {
+		if err := letterbox.FillRGB(in, lb.Pixels, 127.5, -1); err != nil {
 			return err
 		}
 		if err := it.Invoke(); err != nil {

@@ -82,15 +82,15 @@ func (b *Box) ToImage(x, y float64) (float64, float64) {
 func (b *Box) Close() { b.mat.Close() }
 
 // FillRGB writes BGR bytes into a float input as RGB, each value v becoming
-// v*scale + offset (1/127.5, -1 for [-1, 1]; 1, 0 for 0..255).
-func FillRGB(dst []float32, bgr []byte, scale, offset float32) error {
+// v/div + offset (127.5, -1 for [-1, 1]; 1, 0 for 0..255).
+func FillRGB(dst []float32, bgr []byte, div, offset float32) error {
 	if len(dst) != len(bgr) {
 		return fmt.Errorf("network input holds %d values, the image %d", len(dst), len(bgr))
 	}
 	for i := 0; i+2 < len(bgr); i += 3 {
-		dst[i] = float32(bgr[i+2])*scale + offset
-		dst[i+1] = float32(bgr[i+1])*scale + offset
-		dst[i+2] = float32(bgr[i])*scale + offset
+		dst[i] = float32(bgr[i+2])/div + offset
+		dst[i+1] = float32(bgr[i+1])/div + offset
+		dst[i+2] = float32(bgr[i])/div + offset
 	}
 	return nil
 }
