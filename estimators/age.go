@@ -6,29 +6,20 @@ import (
 	"math"
 
 	"imageapid/estimators/attributes"
-	"imageapid/estimators/face"
 )
 
 // ageEstimator serves age-estimator: every face object gains "age", an
 // integer number of years (0..100), from a ridge head on the face's
 // features (fitted on UTKFace with decades weighted alike: non-commercial;
 // see models/heads/age.json for the feature set and target).
-type ageEstimator struct {
-	faces *face.Pipeline
-	feats *attributes.Extractor
-	head  *attributes.Runner
-}
+type ageEstimator struct{ headModel }
 
 func newAgeEstimator(d Deps) (Estimator, error) {
-	h, err := attributes.NewRunner(d.Models, "age")
+	hm, err := loadHead(d, "age")
 	if err != nil {
 		return nil, err
 	}
-	x, err := attributes.ForHeads(d.Models, h)
-	if err != nil {
-		return nil, err
-	}
-	return &ageEstimator{faces: d.Faces, feats: x, head: h}, nil
+	return &ageEstimator{hm}, nil
 }
 
 func (*ageEstimator) Name() string     { return "age-estimator" }

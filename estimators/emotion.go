@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"imageapid/estimators/attributes"
-	"imageapid/estimators/face"
 )
 
 // emotionEstimator serves emotion-estimator: every face object gains
@@ -16,22 +15,14 @@ import (
 // from a softmax head on the MobileFace embedding, the aligned mesh geometry
 // and the compiled FER emotion network's outputs, fitted on
 // ../shared/corpus/faces (see models/heads/emotion.json).
-type emotionEstimator struct {
-	faces *face.Pipeline
-	feats *attributes.Extractor
-	head  *attributes.Runner
-}
+type emotionEstimator struct{ headModel }
 
 func newEmotionEstimator(d Deps) (Estimator, error) {
-	h, err := attributes.NewRunner(d.Models, "emotion")
+	hm, err := loadHead(d, "emotion")
 	if err != nil {
 		return nil, err
 	}
-	x, err := attributes.ForHeads(d.Models, h)
-	if err != nil {
-		return nil, err
-	}
-	return &emotionEstimator{faces: d.Faces, feats: x, head: h}, nil
+	return &emotionEstimator{hm}, nil
 }
 
 func (*emotionEstimator) Name() string     { return "emotion-estimator" }

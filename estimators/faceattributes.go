@@ -133,3 +133,25 @@ func livenessVerdict(pReal, threshold float64) map[string]any {
 	}
 	return map[string]any{"value": v, "confidence": round(pReal, 6)}
 }
+
+// headModel is what an attribute service built on one fitted head needs: the
+// face pipeline, the feature extractor the head reads, and the head itself.
+type headModel struct {
+	faces *face.Pipeline
+	feats *attributes.Extractor
+	head  *attributes.Runner
+}
+
+// loadHead loads the named head (models/heads/<name>.json) and the networks
+// its features come from.
+func loadHead(d Deps, name string) (headModel, error) {
+	h, err := attributes.NewRunner(d.Models, name)
+	if err != nil {
+		return headModel{}, err
+	}
+	x, err := attributes.ForHeads(d.Models, h)
+	if err != nil {
+		return headModel{}, err
+	}
+	return headModel{faces: d.Faces, feats: x, head: h}, nil
+}

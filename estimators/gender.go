@@ -3,9 +3,6 @@ package estimators
 import (
 	"context"
 	"fmt"
-
-	"imageapid/estimators/attributes"
-	"imageapid/estimators/face"
 )
 
 // genderEstimator serves gender-estimator: every face object gains
@@ -13,22 +10,14 @@ import (
 // (MobileFace embedding and mesh geometry; probability of FEMALE, fitted on
 // UTKFace: non-commercial; see models/heads/gender.json). FEMALE when the
 // probability is at least 0.5.
-type genderEstimator struct {
-	faces *face.Pipeline
-	feats *attributes.Extractor
-	head  *attributes.Runner
-}
+type genderEstimator struct{ headModel }
 
 func newGenderEstimator(d Deps) (Estimator, error) {
-	h, err := attributes.NewRunner(d.Models, "gender")
+	hm, err := loadHead(d, "gender")
 	if err != nil {
 		return nil, err
 	}
-	x, err := attributes.ForHeads(d.Models, h)
-	if err != nil {
-		return nil, err
-	}
-	return &genderEstimator{faces: d.Faces, feats: x, head: h}, nil
+	return &genderEstimator{hm}, nil
 }
 
 func (*genderEstimator) Name() string     { return "gender-estimator" }

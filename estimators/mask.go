@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"imageapid/estimators/attributes"
-	"imageapid/estimators/face"
 )
 
 // maskEstimator serves mask-estimator: every face object gains
@@ -13,22 +12,14 @@ import (
 // medical mask from a logistic head on the face's MobileFace embedding,
 // fitted on ../shared/corpus/mask (see models/heads/mask.json), and value
 // is p >= 0.5.
-type maskEstimator struct {
-	faces *face.Pipeline
-	feats *attributes.Extractor
-	head  *attributes.Runner
-}
+type maskEstimator struct{ headModel }
 
 func newMaskEstimator(d Deps) (Estimator, error) {
-	h, err := attributes.NewRunner(d.Models, "mask")
+	hm, err := loadHead(d, "mask")
 	if err != nil {
 		return nil, err
 	}
-	x, err := attributes.ForHeads(d.Models, h)
-	if err != nil {
-		return nil, err
-	}
-	return &maskEstimator{faces: d.Faces, feats: x, head: h}, nil
+	return &maskEstimator{hm}, nil
 }
 
 func (*maskEstimator) Name() string     { return "mask-estimator" }
