@@ -127,33 +127,9 @@ func (f *Fetcher) packageFiles(ctx context.Context, pkg string) (map[string][]by
 			dirs[filepath.Dir(mi.Source.Path)] = true
 		}
 	}
-	fh, err := os.Open(tgz)
+	files, err := ReadTarball(tgz, func(name string) bool { return dirs[filepath.Dir(name)] })
 	if err != nil {
 		return nil, err
-	}
-	defer fh.Close()
-	zr, err := gzip.NewReader(fh)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", tgz, err)
-	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", tgz, err)
-		}
-		if h.Typeflag != tar.TypeReg || !dirs[filepath.Dir(h.Name)] {
-			continue
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", tgz, h.Name, err)
-		}
-		files[h.Name] = b
 	}
 	if f.packages == nil {
 		f.packages = map[string]map[string][]byte{}
@@ -244,6 +220,20 @@ func integrity(path string) (string, error) {
 }
 
 func readFromTar(tgz, name string) ([]byte, error) {
+	files, err := ReadTarball(tgz, func(n string) bool { return n == name })
+	if err != nil {
+		return nil, err
+	}
+	b, ok := files[name]
+	if !ok {
+		return nil, fmt.Errorf("%s has no %s", filepath.Base(tgz), name)
+	}
+	return b, nil
+}
+
+// ReadTarball reads the regular files of a gzipped tarball (what npm pack
+// writes) whose path inside it keep accepts, keyed by that path.
+func ReadTarball(tgz string, keep func(name string) bool) (map[string][]byte, error) {
 	fh, err := os.Open(tgz)
 	if err != nil {
 		return nil, err
@@ -253,18 +243,24 @@ func readFromTar(tgz, name string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tgz, err)
 	}
+	files := map[string][]byte{}
 	tr := tar.NewReader(zr)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s has no %s", filepath.Base(tgz), name)
+			return files, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", tgz, err)
 		}
-		if h.Name == name {
-			return io.ReadAll(tr)
+		if h.Typeflag != tar.TypeReg || !keep(h.Name) {
+			continue
 		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", tgz, h.Name, err)
+		}
+		files[h.Name] = b
 	}
 }
 
