@@ -2,9 +2,11 @@ package attributes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
+	"math"
 
 	"gocv.io/x/gocv"
 
@@ -56,15 +58,26 @@ func NewNetwork(rt *models.Runtime, spec NetworkSpec) (*Network, error) {
 
 // Crop returns the network's input crop of the face (BGR), for inspection.
 func (n *Network) Crop(img gocv.Mat, f *face.Face) (gocv.Mat, error) {
-	m := face.AlignmentMatrix(f, n.size)
-	c := float64(n.size) / 2
+	return ZoomedCrop(img, f, n.size, n.zoom)
+}
+
+// ZoomedCrop cuts a size x size BGR crop of f from img: the ArcFace-aligned
+// crop of face.AlignmentMatrix zoomed by zoom about its centre (below 1 shows
+// more of the head), the border replicated. The model compiler calibrates on
+// these crops too, so both must stay one function. The caller closes the Mat.
+func ZoomedCrop(img gocv.Mat, f *face.Face, size int, zoom float64) (gocv.Mat, error) {
+	m := face.AlignmentMatrix(f, size)
+	c := float64(size) / 2
 	for r := 0; r < 2; r++ {
 		for k := 0; k < 3; k++ {
-			m[r][k] *= n.zoom
+			m[r][k] *= zoom
+			if math.IsNaN(m[r][k]) || math.IsInf(m[r][k], 0) {
+				return gocv.Mat{}, errors.New("attribute crop: the face's points are degenerate")
+			}
 		}
 	}
-	m[0][2] += c * (1 - n.zoom)
-	m[1][2] += c * (1 - n.zoom)
+	m[0][2] += c * (1 - zoom)
+	m[1][2] += c * (1 - zoom)
 	mat := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
 	defer mat.Close()
 	for r := 0; r < 2; r++ {
@@ -73,10 +86,10 @@ func (n *Network) Crop(img gocv.Mat, f *face.Face) (gocv.Mat, error) {
 		}
 	}
 	out := gocv.NewMat()
-	gocv.WarpAffineWithParams(img, &out, mat, image.Pt(n.size, n.size), gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
+	gocv.WarpAffineWithParams(img, &out, mat, image.Pt(size, size), gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
 	if out.Empty() {
 		out.Close()
-		return gocv.Mat{}, fmt.Errorf("attribute network: warp failed")
+		return gocv.Mat{}, errors.New("attribute crop: warp failed")
 	}
 	return out, nil
 }

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,6 +18,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"imageapid/estimators/attributes"
 	"imageapid/estimators/face"
 	"imageapid/models"
 	"imageapid/models/compiler"
@@ -66,32 +65,7 @@ func Crop(img gocv.Mat, f *face.Face, size int, l Layout, zoom float64) (gocv.Ma
 	if zoom == 0 {
 		zoom = 1
 	}
-	m := face.AlignmentMatrix(f, size)
-	c := float64(size) / 2
-	for r := 0; r < 2; r++ {
-		for k := 0; k < 3; k++ {
-			m[r][k] *= zoom
-			if math.IsNaN(m[r][k]) || math.IsInf(m[r][k], 0) {
-				return gocv.Mat{}, errors.New("attribute crop: the face's points are degenerate")
-			}
-		}
-	}
-	m[0][2] += c * (1 - zoom)
-	m[1][2] += c * (1 - zoom)
-	mat := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
-	defer mat.Close()
-	for r := 0; r < 2; r++ {
-		for k := 0; k < 3; k++ {
-			mat.SetDoubleAt(r, k, m[r][k])
-		}
-	}
-	out := gocv.NewMat()
-	gocv.WarpAffineWithParams(img, &out, mat, image.Pt(size, size), gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
-	if out.Empty() {
-		out.Close()
-		return gocv.Mat{}, errors.New("attribute crop: warp failed")
-	}
-	return out, nil
+	return attributes.ZoomedCrop(img, f, size, zoom)
 }
 
 // Selection picks photos from corpus folders: every Stride-th file of each
