@@ -2,7 +2,6 @@ package camera
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,14 +39,14 @@ func BenchmarkPipeline(b *testing.B) {
 			defer stopCamera(b, c)
 			waitFor(b, 10*time.Second, "the first frame", func() bool { return c.Stats().FramesAnalyzed > 0 })
 			start := c.Stats()
-			cpu0, wall0 := cpuTime(b), time.Now()
+			cpu0, wall0 := testenv.CPUTime(b), time.Now()
 			b.ResetTimer()
 			for c.Stats().FramesAnalyzed < start.FramesAnalyzed+uint64(b.N) {
 				time.Sleep(time.Millisecond)
 			}
 			b.StopTimer()
 			wall := time.Since(wall0)
-			cpu := cpuTime(b) - cpu0
+			cpu := testenv.CPUTime(b) - cpu0
 			end := c.Stats()
 			frames := float64(end.FramesAnalyzed - start.FramesAnalyzed)
 			b.ReportMetric(frames/wall.Seconds(), "frames/s")
@@ -56,13 +55,4 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
-}
-
-// cpuTime is the process's user plus system CPU time.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

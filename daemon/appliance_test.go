@@ -89,17 +89,6 @@ func subscribe(t *testing.T, url string, filters ...string) func() []message {
 	}
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestCameraEventsOverMosquitto plays people walking through a file camera and
 // checks what a subscriber of a real mosquitto sees.
 func TestCameraEventsOverMosquitto(t *testing.T) {
@@ -113,7 +102,7 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 
 	live := subscribe(t, broker.URL(), "imageapid/testbox/events")
 	isNew := func(m message) bool { return strings.Contains(m.payload, `"type":"track_new"`) }
-	waitUntil(t, 60*time.Second, "a track_new event", func() bool {
+	testenv.WaitFor(t, 60*time.Second, "a track_new event", func() bool {
 		for _, m := range live() {
 			if isNew(m) {
 				return true
@@ -124,7 +113,7 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 
 	// A subscriber arriving now sees the retained topics.
 	retained := subscribe(t, broker.URL(), "imageapid/testbox/#", "homeassistant/#")
-	waitUntil(t, 10*time.Second, "retained availability, state and discovery", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "retained availability, state and discovery", func() bool {
 		got := map[string]bool{}
 		for _, m := range retained() {
 			if m.retained {
@@ -157,7 +146,7 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 	// Stopping ends every open track; those events must reach the broker too.
 	stop()
 	var events []map[string]any
-	waitUntil(t, 5*time.Second, "a track_end for every track_new", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "a track_end for every track_new", func() bool {
 		events = events[:0]
 		open := map[string]bool{}
 		for _, m := range live() {
@@ -203,7 +192,7 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 	if people == 0 {
 		t.Errorf("no person tracked in vtest.avi: %d events", len(events))
 	}
-	waitUntil(t, 5*time.Second, "availability offline after shutdown", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "availability offline after shutdown", func() bool {
 		ms := retained()
 		for i := len(ms) - 1; i >= 0; i-- {
 			if ms[i].topic == "imageapid/testbox/availability" {
@@ -349,7 +338,7 @@ func TestBinarySocketActivation(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	waitUntil(t, 5*time.Second, "systemd-socket-activate to listen", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "systemd-socket-activate to listen", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close() // this connection starts the daemon; it gets the socket

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -63,7 +62,7 @@ func BenchmarkCameraPipeline(b *testing.B) {
 				}
 			}
 			start := c.Stats()
-			cpu0, wall0 := cpuTime(b), time.Now()
+			cpu0, wall0 := testenv.CPUTime(b), time.Now()
 			b.ResetTimer()
 			for c.Stats().FramesAnalyzed < start.FramesAnalyzed+uint64(b.N) {
 				time.Sleep(time.Millisecond)
@@ -73,17 +72,9 @@ func BenchmarkCameraPipeline(b *testing.B) {
 			end := c.Stats()
 			frames := float64(end.FramesAnalyzed - start.FramesAnalyzed)
 			b.ReportMetric(frames/wall.Seconds(), "frames/s")
-			b.ReportMetric((cpuTime(b)-cpu0).Seconds()/wall.Seconds(), "cores")
+			b.ReportMetric((testenv.CPUTime(b)-cpu0).Seconds()/wall.Seconds(), "cores")
 			b.ReportMetric(float64(end.InferenceTotal-start.InferenceTotal)/1e6/frames, "detect-ms/frame")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
-}
-
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

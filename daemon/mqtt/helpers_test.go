@@ -28,20 +28,6 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func freePort(t *testing.T) int { return testenv.FreePort(t) }
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 type mosquitto = testenv.Mosquitto
 
 func startMosquitto(t *testing.T, port int) *mosquitto {
@@ -175,7 +161,7 @@ func subscribe(t *testing.T, url, filter string) *subscriber {
 		})
 	s.client = paho.NewClient(opts)
 	s.client.Connect()
-	waitFor(t, 10*time.Second, "subscriber to subscribe", func() bool { return s.subscriptions() >= 1 })
+	testenv.WaitFor(t, 10*time.Second, "subscriber to subscribe", func() bool { return s.subscriptions() >= 1 })
 	t.Cleanup(func() { s.client.Disconnect(100) })
 	return s
 }

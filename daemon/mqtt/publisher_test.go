@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"imageapid/daemon/broker"
+	"imageapid/internal/testenv"
 )
 
 type trackEvent struct {
@@ -95,7 +96,7 @@ type brokerUnderTest struct {
 }
 
 var brokers = []brokerUnderTest{
-	{"mosquitto", func(t *testing.T) string { return startMosquitto(t, freePort(t)).URL() }},
+	{"mosquitto", func(t *testing.T) string { return startMosquitto(t, testenv.FreePort(t)).URL() }},
 	{"embedded", func(t *testing.T) string {
 		b, err := broker.Start("127.0.0.1:0", testLogger(t))
 		if err != nil {
@@ -135,7 +136,7 @@ func TestRetainedTopics(t *testing.T) {
 				t.Error("camera id with '/' accepted")
 			}
 			countsTopic := prefix + "/cameras/front/counts"
-			waitFor(t, 10*time.Second, "counts at the live subscriber", func() bool {
+			testenv.WaitFor(t, 10*time.Second, "counts at the live subscriber", func() bool {
 				m, ok := live.last(countsTopic)
 				return ok && m.payload == `{"faces":2,"people":1,"presence":true}`
 			})
@@ -159,7 +160,7 @@ func TestRetainedTopics(t *testing.T) {
 
 			// Connection cut without DISCONNECT: the broker publishes the will.
 			g.setOpen(false)
-			waitFor(t, 10*time.Second, "last will offline", func() bool {
+			testenv.WaitFor(t, 10*time.Second, "last will offline", func() bool {
 				m, ok := live.last(prefix + "/availability")
 				return ok && m.payload == "offline"
 			})
@@ -168,7 +169,7 @@ func TestRetainedTopics(t *testing.T) {
 			}
 			// Back online: availability and every retained message come back.
 			g.setOpen(true)
-			waitFor(t, 10*time.Second, "online again", func() bool {
+			testenv.WaitFor(t, 10*time.Second, "online again", func() bool {
 				m, ok := live.last(prefix + "/availability")
 				return ok && m.payload == "online"
 			})
@@ -180,11 +181,11 @@ func TestRetainedTopics(t *testing.T) {
 			if err := p.PublishDiscovery([]CameraInfo{{ID: "front", Name: "Front door"}}); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "counts update", func() bool {
+			testenv.WaitFor(t, 10*time.Second, "counts update", func() bool {
 				m, ok := live.last(countsTopic)
 				return ok && m.payload == `{"faces":0,"people":0,"presence":false}`
 			})
-			waitFor(t, 10*time.Second, "back camera removal", func() bool {
+			testenv.WaitFor(t, 10*time.Second, "back camera removal", func() bool {
 				m, ok := live.last("homeassistant/binary_sensor/imageapid_box1/back_presence/config")
 				return ok && m.payload == ""
 			})
@@ -260,7 +261,7 @@ func TestEventsInOrder(t *testing.T) {
 			sub := subscribe(t, brokerURL, "imageapid/box1/events")
 			p := newTestPublisher(t, brokerURL, t.TempDir(), nil)
 			publishEvents(t, p, 0, 200)
-			waitFor(t, 20*time.Second, "200 events", func() bool { return len(sub.messages()) >= 200 })
+			testenv.WaitFor(t, 20*time.Second, "200 events", func() bool { return len(sub.messages()) >= 200 })
 			if err := p.Close(testContext(t, 5*time.Second)); err != nil {
 				t.Fatal(err)
 			}
@@ -278,16 +279,16 @@ func TestEventsInOrder(t *testing.T) {
 // exactly once, in order.
 func TestEventsSurviveBrokerOutage(t *testing.T) {
 	t.Parallel()
-	mq := startMosquitto(t, freePort(t))
+	mq := startMosquitto(t, testenv.FreePort(t))
 	g := newGate(t, mq.Addr())
 	sub := subscribe(t, mq.URL(), "imageapid/box1/events")
 	p := newTestPublisher(t, g.URL(), t.TempDir(), nil)
 
 	publishEvents(t, p, 0, 20)
-	waitFor(t, 10*time.Second, "first 20 events delivered", func() bool { return p.Stats().Delivered == 20 })
+	testenv.WaitFor(t, 10*time.Second, "first 20 events delivered", func() bool { return p.Stats().Delivered == 20 })
 
 	mq.Kill()
-	waitFor(t, 10*time.Second, "publisher to notice", func() bool { return !p.Stats().Connected })
+	testenv.WaitFor(t, 10*time.Second, "publisher to notice", func() bool { return !p.Stats().Connected })
 	outage := time.Now()
 	for n := 20; n < 120; n++ {
 		publishEvents(t, p, n, n+1)
@@ -300,9 +301,9 @@ func TestEventsSurviveBrokerOutage(t *testing.T) {
 	g.setOpen(false)
 	mq.Restart()
 	t.Logf("broker down for %s", time.Since(outage).Round(100*time.Millisecond))
-	waitFor(t, 10*time.Second, "subscriber back", func() bool { return sub.subscriptions() >= 2 })
+	testenv.WaitFor(t, 10*time.Second, "subscriber back", func() bool { return sub.subscriptions() >= 2 })
 	g.setOpen(true)
-	waitFor(t, 20*time.Second, "all 120 events", func() bool { return len(sub.messages()) >= 120 })
+	testenv.WaitFor(t, 20*time.Second, "all 120 events", func() bool { return len(sub.messages()) >= 120 })
 	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
 	checkEvents(t, sub.messages(), 0, 120)
 	if st := p.Stats(); st.Delivered != 120 || st.QueueDepth != 0 || st.Dropped != 0 {
@@ -314,16 +315,16 @@ func TestEventsSurviveBrokerOutage(t *testing.T) {
 // opens a new one on the same outbox, and expects the old events first, once.
 func TestOutboxSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	mq := startMosquitto(t, freePort(t))
+	mq := startMosquitto(t, testenv.FreePort(t))
 	g := newGate(t, mq.Addr())
 	sub := subscribe(t, mq.URL(), "imageapid/box1/events")
 	dir := t.TempDir()
 	first := newTestPublisher(t, g.URL(), dir, nil)
 	publishEvents(t, first, 0, 5)
-	waitFor(t, 10*time.Second, "first 5 events delivered", func() bool { return first.Stats().Delivered == 5 })
+	testenv.WaitFor(t, 10*time.Second, "first 5 events delivered", func() bool { return first.Stats().Delivered == 5 })
 
 	mq.Kill()
-	waitFor(t, 10*time.Second, "publisher to notice", func() bool { return !first.Stats().Connected })
+	testenv.WaitFor(t, 10*time.Second, "publisher to notice", func() bool { return !first.Stats().Connected })
 	publishEvents(t, first, 5, 15)
 	start := time.Now()
 	err := first.Close(testContext(t, time.Second))
@@ -341,9 +342,9 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	publishEvents(t, second, 15, 25)
 	g.setOpen(false)
 	mq.Restart()
-	waitFor(t, 10*time.Second, "subscriber back", func() bool { return sub.subscriptions() >= 2 })
+	testenv.WaitFor(t, 10*time.Second, "subscriber back", func() bool { return sub.subscriptions() >= 2 })
 	g.setOpen(true)
-	waitFor(t, 20*time.Second, "all 25 events", func() bool { return len(sub.messages()) >= 25 })
+	testenv.WaitFor(t, 20*time.Second, "all 25 events", func() bool { return len(sub.messages()) >= 25 })
 	if err := second.Close(testContext(t, 5*time.Second)); err != nil {
 		t.Errorf("clean close: %v", err)
 	}
@@ -361,7 +362,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 // the oldest events go, the counter says how many, the rest arrive in order.
 func TestOutboxFullDropsOldest(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	g := newGate(t, fmt.Sprintf("127.0.0.1:%d", port))
 	g.setOpen(false)
 	p := newTestPublisher(t, g.URL(), t.TempDir(), func(o *Options) { o.OutboxMaxEntries = 5 })
@@ -372,7 +373,7 @@ func TestOutboxFullDropsOldest(t *testing.T) {
 	mq := startMosquitto(t, port)
 	sub := subscribe(t, mq.URL(), "imageapid/box1/events")
 	g.setOpen(true)
-	waitFor(t, 10*time.Second, "5 surviving events", func() bool { return len(sub.messages()) >= 5 })
+	testenv.WaitFor(t, 10*time.Second, "5 surviving events", func() bool { return len(sub.messages()) >= 5 })
 	time.Sleep(300 * time.Millisecond)
 	checkEvents(t, sub.messages(), 3, 8)
 	if st := p.Stats(); st.Dropped != 3 || st.Delivered != 5 || st.QueueDepth != 0 {
@@ -382,7 +383,7 @@ func TestOutboxFullDropsOldest(t *testing.T) {
 
 func TestPublishEventEnvelope(t *testing.T) {
 	t.Parallel()
-	p := newTestPublisher(t, fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)), t.TempDir(), nil)
+	p := newTestPublisher(t, fmt.Sprintf("tcp://127.0.0.1:%d", testenv.FreePort(t)), t.TempDir(), nil)
 	if err := p.PublishEvent(map[string]any{"event_id": "x"}); err == nil {
 		t.Error("reserved key event_id accepted")
 	}

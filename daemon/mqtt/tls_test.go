@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"imageapid/internal/testenv"
 )
 
 type certFiles struct{ ca, serverCert, serverKey, clientCert, clientKey string }
@@ -105,7 +107,7 @@ func TestTLSClientCertAndPassword(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	mq := startMosquittoConf(t, port, fmt.Sprintf(
 		"allow_anonymous false\npassword_file %s\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
 		passwd, certs.ca, certs.serverCert, certs.serverKey))
@@ -121,7 +123,7 @@ func TestTLSClientCertAndPassword(t *testing.T) {
 	bad := newTestPublisher(t, url, t.TempDir(), withTLS("box", "wrong"))
 	good := newTestPublisher(t, url, t.TempDir(), withTLS("box", "s3cret"))
 	publishEvents(t, good, 0, 3)
-	waitFor(t, 10*time.Second, "delivery over TLS", func() bool { return good.Stats().Delivered == 3 })
+	testenv.WaitFor(t, 10*time.Second, "delivery over TLS", func() bool { return good.Stats().Delivered == 3 })
 	if err := bad.PublishEvent(trackEvent{Type: "track_new"}); err != nil {
 		t.Fatal(err)
 	}

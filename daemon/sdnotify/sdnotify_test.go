@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"imageapid/internal/testenv"
 )
 
 // notifySocket is a unixgram socket standing in for systemd's NOTIFY_SOCKET.
@@ -69,17 +71,6 @@ func (s *notifySocket) count(msg string) int {
 	return n
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestNotifications(t *testing.T) {
 	sock := listenNotify(t)
 	n := New(nil)
@@ -95,7 +86,7 @@ func TestNotifications(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
-	waitFor(t, 5*time.Second, "5 notifications", func() bool { return len(sock.messages()) == 5 })
+	testenv.WaitFor(t, 5*time.Second, "5 notifications", func() bool { return len(sock.messages()) == 5 })
 	got := sock.messages()
 	want := []string{
 		"READY=1\nSTATUS=serving 2 cameras",
@@ -163,9 +154,9 @@ func TestWatchdogStopsWhenPipelineStalls(t *testing.T) {
 		}
 	}()
 
-	waitFor(t, 5*time.Second, "3 pings", func() bool { return sock.count("WATCHDOG=1") >= 3 })
+	testenv.WaitFor(t, 5*time.Second, "3 pings", func() bool { return sock.count("WATCHDOG=1") >= 3 })
 	stalled.Store(true)
-	waitFor(t, 5*time.Second, "stall status", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "stall status", func() bool {
 		return sock.count("STATUS=stalled: camera front: no frame for 12s") == 1
 	})
 	before := sock.count("WATCHDOG=1")
@@ -174,7 +165,7 @@ func TestWatchdogStopsWhenPipelineStalls(t *testing.T) {
 		t.Fatalf("%d watchdog pings while stalled", after-before)
 	}
 	stalled.Store(false)
-	waitFor(t, 5*time.Second, "pings to resume", func() bool { return sock.count("WATCHDOG=1") >= before+2 })
+	testenv.WaitFor(t, 5*time.Second, "pings to resume", func() bool { return sock.count("WATCHDOG=1") >= before+2 })
 	if sock.count("STATUS=running") != 1 {
 		t.Errorf("no running status after recovery: %q", sock.messages())
 	}
@@ -191,7 +182,7 @@ func TestActivatedListener(t *testing.T) {
 	if err != nil {
 		t.Skip("systemd-socket-activate not installed")
 	}
-	metricsPort, httpPort := freePort(t), freePort(t)
+	metricsPort, httpPort := testenv.FreePort(t), testenv.FreePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tool,
@@ -209,7 +200,7 @@ func TestActivatedListener(t *testing.T) {
 
 	// The tool waits for the first connection before it starts the child.
 	var conn net.Conn
-	waitFor(t, 10*time.Second, "the activation socket", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the activation socket", func() bool {
 		conn, err = net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort), time.Second)
 		return err == nil
 	})
@@ -244,14 +235,4 @@ func activationChild() {
 	_, _ = io.Copy(io.Discard, io.LimitReader(conn, 1))
 	conn.Close()
 	os.Exit(0)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
