@@ -20,10 +20,12 @@ type AntiSpoofingSettings struct {
 // antiSpoofing serves liveness-anti-spoofing: one verdict for the image,
 // from the largest face (or the whole image when none is found), given to
 // every object passed in, or to one new object {id:0, class:"face"}. Its
-// algorithm is independent of face-detector-liveness-estimator's: a
-// logistic head fusing the MobileFace embedding of the aligned face with the
-// logits of the compiled anti-spoofing and liveness networks, fitted on
-// ../shared/corpus/liveness (see models/heads/liveness_deep.json).
+// algorithm differs from face-detector-liveness-estimator's (a head on the
+// colour texture alone): a logistic head fusing the logits of the compiled
+// anti-spoofing and liveness networks with the face's features (the set
+// chosen by cross-validated ACER; now the MobileFace embedding and the
+// colour texture), fitted on ../shared/corpus/liveness (see
+// models/heads/liveness_deep.json).
 type antiSpoofing struct {
 	faces *face.Pipeline
 	feats *attributes.Extractor

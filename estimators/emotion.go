@@ -12,9 +12,9 @@ import (
 // (ANGRY, DISGUSTED, SCARED, HAPPY, NEUTRAL, SAD, SURPRISED) with softmax
 // confidences, and "emotion", the dominant one (an addition the spec does
 // not forbid: clients that do not know it ignore it). The probabilities come
-// from a softmax head on the MobileFace embedding, the aligned mesh geometry
-// and the compiled FER emotion network's outputs, fitted on
-// ../shared/corpus/faces (see models/heads/emotion.json).
+// from a softmax head on the aligned mesh geometry and the compiled FER
+// emotion network's outputs, fitted on ../shared/corpus/faces with the
+// classes weighted alike (see models/heads/emotion.json).
 type emotionEstimator struct{ headModel }
 
 func newEmotionEstimator(d Deps) (Estimator, error) {

@@ -7,9 +7,10 @@ import (
 
 // genderEstimator serves gender-estimator: every face object gains
 // "gender": "MALE" | "FEMALE" from a logistic head on the face's features
-// (MobileFace embedding and mesh geometry; probability of FEMALE, fitted on
-// UTKFace: non-commercial; see models/heads/gender.json). FEMALE when the
-// probability is at least 0.5.
+// (the feature set chosen on held-out UTKFace among FaceRes's estimates and
+// descriptor, the MobileFace embedding and mesh geometry; probability of
+// FEMALE, fitted on UTKFace: non-commercial; see models/heads/gender.json).
+// FEMALE when the probability is at least 0.5.
 type genderEstimator struct{ headModel }
 
 func newGenderEstimator(d Deps) (Estimator, error) {

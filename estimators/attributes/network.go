@@ -19,6 +19,7 @@ type Network struct {
 	model *models.Model
 	size  int
 	gray  bool
+	bgr   bool
 	lo    float32
 	hi    float32
 	zoom  float64
@@ -26,11 +27,12 @@ type Network struct {
 
 // NetworkSpec says how a face becomes the network's input: the aligned
 // crop (ArcFace layout) zoomed by Zoom about its centre (below 1 shows
-// more of the head), resized to the input side, RGB or gray (ITU-R 601
-// weights), pixels 0..255 mapped linearly onto [Lo, Hi].
+// more of the head), resized to the input side, RGB, BGR or gray (ITU-R
+// 601 weights), pixels 0..255 mapped linearly onto [Lo, Hi].
 type NetworkSpec struct {
 	Model  string
 	Gray   bool
+	BGR    bool
 	Lo, Hi float32
 	Zoom   float64
 }
@@ -53,7 +55,7 @@ func NewNetwork(rt *models.Runtime, spec NetworkSpec) (*Network, error) {
 	if zoom == 0 {
 		zoom = 1
 	}
-	return &Network{model: m, size: in[0].Shape[1], gray: spec.Gray, lo: spec.Lo, hi: spec.Hi, zoom: zoom}, nil
+	return &Network{model: m, size: in[0].Shape[1], gray: spec.Gray, bgr: spec.BGR, lo: spec.Lo, hi: spec.Hi, zoom: zoom}, nil
 }
 
 // Crop returns the network's input crop of the face (BGR), for inspection.
@@ -118,9 +120,14 @@ func (n *Network) Run(ctx context.Context, img gocv.Mat, f *face.Face) ([][]floa
 		}
 		for i := 0; i < px; i++ {
 			b, g, r := float32(pix[3*i]), float32(pix[3*i+1]), float32(pix[3*i+2])
-			if n.gray {
+			switch {
+			case n.gray:
 				in[i] = (0.2989*r+0.587*g+0.114*b)*scale + n.lo
-			} else {
+			case n.bgr:
+				in[3*i] = b*scale + n.lo
+				in[3*i+1] = g*scale + n.lo
+				in[3*i+2] = r*scale + n.lo
+			default:
 				in[3*i] = r*scale + n.lo
 				in[3*i+1] = g*scale + n.lo
 				in[3*i+2] = b*scale + n.lo

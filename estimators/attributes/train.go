@@ -13,7 +13,11 @@ import (
 
 // Heldout reports whether a corpus file belongs to the held-back split (one
 // in five files, chosen by a seeded hash of its path).
-func Heldout(path string, seed uint64) bool {
+func Heldout(path string, seed uint64) bool { return Fold(path, seed) == 0 }
+
+// Fold is the cross-validation fold (0..4) of a corpus file (or person);
+// fold 0 is the held-back split.
+func Fold(path string, seed uint64) int {
 	h := fnv.New64a()
 	var b [8]byte
 	for i := range b {
@@ -21,7 +25,7 @@ func Heldout(path string, seed uint64) bool {
 	}
 	h.Write(b[:])
 	h.Write([]byte(path))
-	return h.Sum64()%5 == 0
+	return int(h.Sum64() % 5)
 }
 
 // standardizer maps features to zero mean and unit variance.
@@ -173,26 +177,39 @@ func FitRidge(X [][]float32, y []float64, sw []float64, lambda float64) (W [][]f
 		}
 		return sw[r]
 	}
+	// The features are centred on their weighted means (the standardizer
+	// centres on plain ones), or uneven weights would bias the intercept.
 	var ym, wsum float64
+	zm := make([]float64, d)
 	for r, v := range y {
 		ym += weight(r) * v
 		wsum += weight(r)
+		for i, zi := range Z[r] {
+			zm[i] += weight(r) * zi
+		}
 	}
 	ym /= wsum
+	for i := range zm {
+		zm[i] /= wsum
+	}
 	A := make([][]float64, d)
 	for i := range A {
 		A[i] = make([]float64, d)
 	}
 	rhs := make([]float64, d)
+	zc := make([]float64, d)
 	for r, z := range Z {
 		c := weight(r) * float64(len(y)) / wsum
 		t := y[r] - ym
 		for i, vi := range z {
+			zc[i] = vi - zm[i]
+		}
+		for i, vi := range zc {
 			rhs[i] += c * vi * t
 			cv := c * vi
 			row := A[i]
 			for j := 0; j <= i; j++ {
-				row[j] += cv * z[j]
+				row[j] += cv * zc[j]
 			}
 		}
 	}
@@ -206,7 +223,11 @@ func FitRidge(X [][]float32, y []float64, sw []float64, lambda float64) (W [][]f
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("ridge: %w", err)
 	}
-	Wf, Bf := st.fold([][]float64{w}, []float64{ym})
+	b := ym
+	for i := range w {
+		b -= w[i] * zm[i]
+	}
+	Wf, Bf := st.fold([][]float64{w}, []float64{b})
 	return Wf, Bf, st.means(), nil
 }
 

@@ -125,6 +125,26 @@ func TestMaskHeadReproduces(t *testing.T) {
 }
 
 // A head's TFLite form is deterministic and matches its Go evaluation.
+// Uneven sample weights (the age head weights decades alike) must not bias
+// the fit: an exact linear relation is recovered whatever the weights.
+func TestRidgeRecoversLineUnderUnevenWeights(t *testing.T) {
+	var X [][]float32
+	var y, w []float64
+	for i := 0; i < 200; i++ {
+		a, b := float64(i%17), float64((i*7)%23)
+		X = append(X, []float32{float32(a), float32(b)})
+		y = append(y, 2*a-0.5*b+3)
+		w = append(w, 1+float64(i%5)*4) // weights 1..17
+	}
+	W, B, _, err := attributes.FitRidge(X, y, w, 1e-9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(float64(W[0][0])-2) > 1e-3 || math.Abs(float64(W[0][1])+0.5) > 1e-3 || math.Abs(float64(B[0])-3) > 1e-3 {
+		t.Fatalf("fit y = %v.x + %v, want [2 -0.5].x + 3", W[0], B[0])
+	}
+}
+
 func TestHeadTFLiteDeterministic(t *testing.T) {
 	for _, name := range []string{"mask", "gender", "age", "emotion", "liveness_texture", "liveness_deep"} {
 		h, err := attributes.LoadHead(name)

@@ -51,14 +51,14 @@ func compare(ctx context.Context, corpus, modelDir string, zooms []float64) erro
 				female := out[0][0] > out[0][1]
 				return b2f(female == (f.Labels.Gender == "female")), true
 			}},
-			{"faceres-age", attributes.NetworkSpec{Model: "faceres", Lo: 0, Hi: 255}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
+			{"faceres-age", attributes.NetworkSpec{Model: "faceres", BGR: true, Lo: 0, Hi: 255}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
 				var age float64
 				for i, v := range out[2] {
 					age += float64(i) * float64(v)
 				}
 				return math.Abs(age - float64(*f.Labels.Age)), true
 			}},
-			{"faceres-gender", attributes.NetworkSpec{Model: "faceres", Lo: 0, Hi: 255}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
+			{"faceres-gender", attributes.NetworkSpec{Model: "faceres", BGR: true, Lo: 0, Hi: 255}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
 				return b2f((out[0][0] < 0.5) == (f.Labels.Gender == "female")), true
 			}},
 		},

@@ -60,7 +60,7 @@ func main() {
 	case "build":
 		err = build(*headsDir, *modelDir, *update)
 	case "compare":
-		err = compare(ctx, *corpus, *modelDir, []float64{1, 0.8})
+		err = compare(ctx, *corpus, *modelDir, []float64{1, 0.9, 0.8})
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -79,7 +79,8 @@ var folders = map[string]string{
 var trainers = map[string]func([]attributes.Extracted) (*attributes.Head, error){
 	"mask": attributes.TrainMask, "gender": attributes.TrainGender, "age": attributes.TrainAge, "emotion": attributes.TrainEmotion,
 	"liveness_texture": attributes.TrainLiveness("liveness_texture", attributes.FeatTexture),
-	"liveness_deep":    attributes.TrainLiveness("liveness_deep", "mobileface+spoofnets", "spoofnets", "mobileface"),
+	"liveness_deep": attributes.TrainLiveness("liveness_deep", "mobileface+spoofnets", "spoofnets", "mobileface",
+		"faceres+spoofnets", "mobileface+faceres+spoofnets", "texture+spoofnets", "mobileface+texture+spoofnets"),
 }
 
 func train(ctx context.Context, corpus, headsDir, modelDir string, names []string, cache string) error {
@@ -157,7 +158,7 @@ func cacheDir(cache string, m *models.Manifest) string {
 		return ""
 	}
 	h := sha256.New()
-	for _, name := range []string{"face_detection_full_range", "face_landmark", "mobileface", "emotion", "antispoof", "liveness"} {
+	for _, name := range []string{"face_detection_full_range", "face_landmark", "mobileface", "emotion", "antispoof", "liveness", "faceres"} {
 		if mi, err := m.Find(name); err == nil {
 			h.Write([]byte(name + mi.SHA256))
 		}
