@@ -2,6 +2,7 @@ package estimators_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"imageapid/estimators"
 	"imageapid/estimators/face"
 	"imageapid/internal/testenv"
+	"imageapid/models"
 )
 
 // BenchmarkAttributes measures per face, on a 640x480 portrait, in one run:
@@ -16,12 +18,28 @@ import (
 // face service pays once per request), the attribute set (age, gender,
 // emotion and mask on one sample, sharing detection, mesh and features as
 // a client chaining them on one frame would), each liveness algorithm and
-// quality assessment. Each iteration is a fresh sample: nothing is cached
-// across iterations.
+// quality assessment; with interpreters on one thread and on two. Each
+// iteration is a fresh sample: nothing is cached across iterations.
 func BenchmarkAttributes(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) { benchAttributes(b, threads) })
+	}
+}
+
+func benchAttributes(b *testing.B, threads int) {
 	ctx := context.Background()
-	rt := testenv.Runtime(b, "")
-	faces, err := face.New(rt, face.Config{GeometryFile: filepath.Join(testenv.Root(b), "models", "build", "face_geometry.binarypb")})
+	root := testenv.Root(b)
+	m, err := models.LoadManifest(filepath.Join(root, "models", "manifest.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt, err := models.NewRuntime(m, models.Options{Dir: filepath.Join(root, "models", "build"), Threads: threads, Pool: 1},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close()
+	faces, err := face.New(rt, face.Config{GeometryFile: filepath.Join(root, "models", "build", "face_geometry.binarypb")})
 	if err != nil {
 		b.Fatal(err)
 	}
