@@ -2,6 +2,9 @@ package attributes_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
 	"testing"
 
 	"imageapid/internal/testenv"
@@ -10,26 +13,39 @@ import (
 
 // BenchmarkNetworks measures one invocation of each network the attribute
 // services can use (inputs zero-filled: the cost does not depend on them),
-// against the detector's short-range BlazeFace as the baseline.
+// against the detector's short-range BlazeFace as the baseline, with
+// interpreters on one thread and on two.
 func BenchmarkNetworks(b *testing.B) {
-	rt := testenv.Runtime(b, "")
-	for _, name := range []string{"face_detection_short_range", "mobilefacenet", "human_mobilefacenet", "mobileface",
-		"emotion", "gender", "age", "faceres", "gear", "antispoof", "liveness", "head_emotion"} {
-		m, err := rt.Model(name)
+	root := testenv.Root(b)
+	m, err := models.LoadManifest(filepath.Join(root, "models", "manifest.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, threads := range []int{1, 2} {
+		rt, err := models.NewRuntime(m, models.Options{Dir: filepath.Join(root, "models", "build"), Threads: threads, Pool: 1},
+			slog.New(slog.DiscardHandler))
 		if err != nil {
-			b.Logf("%s: %v", name, err)
-			continue
+			b.Fatal(err)
 		}
-		label := name
-		if name == "face_detection_short_range" {
-			label = "baseline=" + name
-		}
-		b.Run(label, func(b *testing.B) {
-			for b.Loop() {
-				if err := m.Run(context.Background(), func(it *models.Interpreter) error { return it.Invoke() }); err != nil {
-					b.Fatal(err)
-				}
+		defer rt.Close()
+		for _, name := range []string{"face_detection_short_range", "mobilefacenet", "human_mobilefacenet", "mobileface",
+			"emotion", "gender", "age", "faceres", "gear", "antispoof", "liveness", "head_emotion"} {
+			model, err := rt.Model(name)
+			if err != nil {
+				b.Logf("%s: %v", name, err)
+				continue
 			}
-		})
+			label := name
+			if name == "face_detection_short_range" {
+				label = "baseline=" + name
+			}
+			b.Run(fmt.Sprintf("threads=%d/%s", threads, label), func(b *testing.B) {
+				for b.Loop() {
+					if err := model.Run(context.Background(), func(it *models.Interpreter) error { return it.Invoke() }); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
