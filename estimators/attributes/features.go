@@ -290,8 +290,9 @@ func (f *Features) All(ctx context.Context) error {
 	return nil
 }
 
-// Detach drops the image and face so the features can outlive them.
-func (f *Features) Detach() { f.x, f.img, f.f = nil, gocv.Mat{}, nil }
+// Detach drops the image, the face and the raw network outputs, so the
+// features can outlive them.
+func (f *Features) Detach() { f.x, f.img, f.f, f.runs = nil, gocv.Mat{}, nil, nil }
 
 // Vector assembles a feature set; unavailable parts are filled from fill
 // (the head's training means), so that they contribute their average.
