@@ -99,44 +99,105 @@ func counts(held []bool) (train, test int) {
 	return
 }
 
-// trainBinary selects the feature set and lambda by held-out accuracy and
-// refits on all samples.
-func trainBinary(name string, sets []string, lambdas []float64, positive string, samples []Extracted,
+// binarySelection is how trainBinary chooses a feature set and penalty:
+// score rates a fit of one set's samples at one lambda.
+type binarySelection struct {
+	metric         string
+	higherIsBetter bool
+	score          func(l labelled, y []bool, lambda float64) (float64, error)
+}
+
+// heldoutAccuracy scores a fit on the training split by its accuracy on the
+// held-out split.
+var heldoutAccuracy = binarySelection{
+	metric:         "held-out accuracy (feature set and lambda chosen on it, then refitted on all samples)",
+	higherIsBetter: true,
+	score: func(l labelled, y []bool, lam float64) (float64, error) {
+		xtr, xte := split(l.x, l.heldout)
+		ytr, yte := split(y, l.heldout)
+		h, err := fitBinary(xtr, ytr, lam)
+		if err != nil {
+			return 0, err
+		}
+		var ok float64
+		for i, x := range xte {
+			if (h.Eval(x)[0] >= 0.5) == yte[i] {
+				ok++
+			}
+		}
+		return ok / float64(len(xte)), nil
+	},
+}
+
+// foldACER scores by the ACER at 0.5 (the mean of the error rates on the
+// negative and the positive class) over five folds.
+var foldACER = binarySelection{
+	metric: "ACER at 0.5 over five folds (feature set and lambda chosen on it, then refitted on all samples)",
+	score: func(l labelled, y []bool, lam float64) (float64, error) {
+		var errs, total [2]float64 // [negative, positive]
+		for k := 0; k < 5; k++ {
+			xtr, ytr, xte, yte := foldSplit(l, y, k)
+			h, err := fitBinary(xtr, ytr, lam)
+			if err != nil {
+				return 0, err
+			}
+			for i, x := range xte {
+				c := 0
+				if yte[i] {
+					c = 1
+				}
+				total[c]++
+				if (h.Eval(x)[0] >= 0.5) != yte[i] {
+					errs[c]++
+				}
+			}
+		}
+		return (errs[0]/math.Max(1, total[0]) + errs[1]/math.Max(1, total[1])) / 2, nil
+	},
+}
+
+func fitBinary(x [][]float32, y []bool, lam float64) (*Head, error) {
+	W, B, _, err := FitLogistic(x, y, balance(y), lam)
+	if err != nil {
+		return nil, err
+	}
+	return &Head{Kind: KindLogistic, Weights: W, Bias: B}, nil
+}
+
+// trainBinary selects the feature set and lambda as sel says and refits on
+// all samples.
+func trainBinary(name string, sets []string, lambdas []float64, sel binarySelection, positive string, samples []Extracted,
 	keep func(*CorpusFile) bool, label func(*CorpusFile) bool, data, licence string) (*Head, error) {
-	bestAcc, bestL, bestSet := -1.0, 0.0, ""
+	labels := func(idx []int) []bool {
+		y := make([]bool, len(idx))
+		for i, k := range idx {
+			y[i] = label(&samples[k].File)
+		}
+		return y
+	}
+	sign := -1.0
+	if sel.higherIsBetter {
+		sign = 1
+	}
+	best, bestL, bestSet := math.Inf(-1), 0.0, ""
 	for _, set := range sets {
 		l, idx := collect(samples, set, keep)
 		if len(l.x) < 20 {
 			return nil, fmt.Errorf("head %s: only %d samples", name, len(l.x))
 		}
-		y := make([]bool, len(idx))
-		for i, k := range idx {
-			y[i] = label(&samples[k].File)
-		}
-		xtr, xte := split(l.x, l.heldout)
-		ytr, yte := split(y, l.heldout)
+		y := labels(idx)
 		for _, lam := range lambdas {
-			W, B, _, err := FitLogistic(xtr, ytr, balance(ytr), lam)
+			v, err := sel.score(l, y, lam)
 			if err != nil {
 				return nil, err
 			}
-			h := &Head{Kind: KindLogistic, Weights: W, Bias: B}
-			var ok float64
-			for i, x := range xte {
-				if (h.Eval(x)[0] >= 0.5) == yte[i] {
-					ok++
-				}
-			}
-			if acc := ok / float64(len(xte)); acc > bestAcc+1e-12 {
-				bestAcc, bestL, bestSet = acc, lam, set
+			if sign*v > best+1e-12 {
+				best, bestL, bestSet = sign*v, lam, set
 			}
 		}
 	}
 	l, idx := collect(samples, bestSet, keep)
-	y := make([]bool, len(idx))
-	for i, k := range idx {
-		y[i] = label(&samples[k].File)
-	}
+	y := labels(idx)
 	W, B, mean, err := FitLogistic(l.x, y, balance(y), bestL)
 	if err != nil {
 		return nil, err
@@ -146,8 +207,7 @@ func trainBinary(name string, sets []string, lambdas []float64, positive string,
 		Name: name, Kind: KindLogistic, Features: bestSet, Labels: []string{positive}, Inputs: len(l.x[0]),
 		Weights: W, Bias: B, Mean: mean,
 		Fit: FitReport{Data: data, Licence: licence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
-			Metric: "held-out accuracy (feature set and lambda chosen on it, then refitted on all samples)", Value: round4(bestAcc),
-			Notes: "feature sets tried: " + strings.Join(sets, ", ")},
+			Metric: sel.metric, Value: round4(sign * best), Notes: "feature sets tried: " + strings.Join(sets, ", ")},
 	}, nil
 }
 
@@ -173,7 +233,7 @@ func balance(y []bool) []float64 {
 
 // TrainMask fits the mask head: logistic regression on the embedding.
 func TrainMask(samples []Extracted) (*Head, error) {
-	return trainBinary("mask", []string{FeatEmbedding}, lambdas, "mask", samples,
+	return trainBinary("mask", []string{FeatEmbedding}, lambdas, heldoutAccuracy, "mask", samples,
 		func(f *CorpusFile) bool { return f.Labels.Mask != nil },
 		func(f *CorpusFile) bool { return *f.Labels.Mask }, maskData, maskLicence)
 }
@@ -193,7 +253,7 @@ var genderLambdas = []float64{10000, 3000, 1000, 300, 100, 10}
 
 // TrainGender fits the gender head (probability of FEMALE) on UTKFace.
 func TrainGender(samples []Extracted) (*Head, error) {
-	return trainBinary("gender", GenderSets, genderLambdas, "FEMALE", samples,
+	return trainBinary("gender", GenderSets, genderLambdas, heldoutAccuracy, "FEMALE", samples,
 		func(f *CorpusFile) bool { return f.Labels.Gender != "" },
 		func(f *CorpusFile) bool { return strings.EqualFold(f.Labels.Gender, "female") }, utkData, utkLicence)
 }
@@ -415,65 +475,12 @@ const (
 )
 
 // TrainLiveness fits a liveness head (probability that the face is REAL):
-// the feature set and penalty with the lowest ACER (the mean of the
-// attack and bona fide error rates at 0.5) over five folds, for the
+// the feature set and penalty with the lowest ACER over five folds, for the
 // liveness corpus is too small for one held-out split to choose by.
 func TrainLiveness(name string, sets ...string) func([]Extracted) (*Head, error) {
 	return func(samples []Extracted) (*Head, error) {
-		keep := func(f *CorpusFile) bool { return f.Labels.Liveness != "" }
-		real := func(f *CorpusFile) bool { return f.Labels.Liveness == "REAL" }
-		bestACER, bestL, bestSet := math.Inf(1), 0.0, ""
-		for _, set := range sets {
-			l, idx := collect(samples, set, keep)
-			if len(l.x) < 20 {
-				return nil, fmt.Errorf("head %s: only %d samples", name, len(l.x))
-			}
-			y := make([]bool, len(idx))
-			for i, k := range idx {
-				y[i] = real(&samples[k].File)
-			}
-			for _, lam := range lambdas {
-				var errs, total [2]float64 // [attack, bona fide]
-				for k := 0; k < 5; k++ {
-					xtr, ytr, xte, yte := foldSplit(l, y, k)
-					W, B, _, err := FitLogistic(xtr, ytr, balance(ytr), lam)
-					if err != nil {
-						return nil, err
-					}
-					h := &Head{Kind: KindLogistic, Weights: W, Bias: B}
-					for i, x := range xte {
-						c := 0
-						if yte[i] {
-							c = 1
-						}
-						total[c]++
-						if (h.Eval(x)[0] >= 0.5) != yte[i] {
-							errs[c]++
-						}
-					}
-				}
-				acer := (errs[0]/math.Max(1, total[0]) + errs[1]/math.Max(1, total[1])) / 2
-				if acer < bestACER-1e-12 {
-					bestACER, bestL, bestSet = acer, lam, set
-				}
-			}
-		}
-		l, idx := collect(samples, bestSet, keep)
-		y := make([]bool, len(idx))
-		for i, k := range idx {
-			y[i] = real(&samples[k].File)
-		}
-		W, B, mean, err := FitLogistic(l.x, y, balance(y), bestL)
-		if err != nil {
-			return nil, err
-		}
-		tr, te := counts(l.heldout)
-		return &Head{
-			Name: name, Kind: KindLogistic, Features: bestSet, Labels: []string{"REAL"}, Inputs: len(l.x[0]),
-			Weights: W, Bias: B, Mean: mean,
-			Fit: FitReport{Data: livenessData, Licence: livenessLicence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
-				Metric: "ACER at 0.5 over five folds (feature set and lambda chosen on it, then refitted on all samples)", Value: round4(bestACER),
-				Notes: "feature sets tried: " + strings.Join(sets, ", ")},
-		}, nil
+		return trainBinary(name, sets, lambdas, foldACER, "REAL", samples,
+			func(f *CorpusFile) bool { return f.Labels.Liveness != "" },
+			func(f *CorpusFile) bool { return f.Labels.Liveness == "REAL" }, livenessData, livenessLicence)
 	}
 }
