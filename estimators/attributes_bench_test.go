@@ -28,18 +28,8 @@ func BenchmarkAttributes(b *testing.B) {
 
 func benchAttributes(b *testing.B, threads int) {
 	ctx := context.Background()
-	root := testenv.Root(b)
-	m, err := models.LoadManifest(filepath.Join(root, "models", "manifest.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	rt, err := models.NewRuntime(m, models.Options{Dir: filepath.Join(root, "models", "build"), Threads: threads, Pool: 1},
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Close()
-	faces, err := face.New(rt, face.Config{GeometryFile: filepath.Join(root, "models", "build", "face_geometry.binarypb")})
+	rt := testenv.RuntimeWith(b, models.Options{Threads: threads, Pool: 1})
+	faces, err := face.New(rt, face.Config{GeometryFile: filepath.Join(testenv.Root(b), "models", "build", "face_geometry.binarypb")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package attributes_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"testing"
 
 	"imageapid/internal/testenv"
@@ -16,18 +14,8 @@ import (
 // against the detector's short-range BlazeFace as the baseline, with
 // interpreters on one thread and on two.
 func BenchmarkNetworks(b *testing.B) {
-	root := testenv.Root(b)
-	m, err := models.LoadManifest(filepath.Join(root, "models", "manifest.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, threads := range []int{1, 2} {
-		rt, err := models.NewRuntime(m, models.Options{Dir: filepath.Join(root, "models", "build"), Threads: threads, Pool: 1},
-			slog.New(slog.DiscardHandler))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer rt.Close()
+		rt := testenv.RuntimeWith(b, models.Options{Threads: threads, Pool: 1})
 		for _, name := range []string{"face_detection_short_range", "mobilefacenet", "human_mobilefacenet", "mobileface",
 			"emotion", "gender", "age", "faceres", "gear", "antispoof", "liveness", "head_emotion"} {
 			model, err := rt.Model(name)

@@ -68,14 +68,20 @@ func Shared(t testing.TB, sub string) string {
 // delegate ("" = xnnpack), failing the test when `make models` has not run.
 func Runtime(t testing.TB, delegate string) *models.Runtime {
 	t.Helper()
+	return RuntimeWith(t, models.Options{Delegate: delegate, Threads: 1, Pool: 2})
+}
+
+// RuntimeWith is Runtime with the given options (Dir is set to the built
+// models), for benchmarks that vary threads or pools.
+func RuntimeWith(t testing.TB, opts models.Options) *models.Runtime {
+	t.Helper()
 	root := Root(t)
 	m, err := models.LoadManifest(filepath.Join(root, "models", "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := models.NewRuntime(m, models.Options{
-		Dir: filepath.Join(root, "models", "build"), Delegate: delegate, Threads: 1, Pool: 2,
-	}, slog.New(slog.DiscardHandler))
+	opts.Dir = filepath.Join(root, "models", "build")
+	rt, err := models.NewRuntime(m, opts, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
