@@ -28,8 +28,7 @@ type AntiSpoofingSettings struct {
 // models/heads/liveness_deep.json).
 type antiSpoofing struct {
 	faces *face.Pipeline
-	feats *attributes.Extractor
-	head  *attributes.Runner
+	head  *attributes.LivenessHead
 	set   AntiSpoofingSettings
 }
 
@@ -42,15 +41,11 @@ func buildAntiSpoofing(d Deps) (*antiSpoofing, error) {
 			return nil, fmt.Errorf("settings: %w", err)
 		}
 	}
-	h, err := attributes.NewRunner(d.Models, "liveness_deep")
+	h, err := attributes.NewLivenessHead(d.Models, attributes.LivenessDeepHead)
 	if err != nil {
 		return nil, err
 	}
-	x, err := attributes.ForHeads(d.Models, h)
-	if err != nil {
-		return nil, err
-	}
-	return &antiSpoofing{faces: d.Faces, feats: x, head: h, set: set}, nil
+	return &antiSpoofing{faces: d.Faces, head: h, set: set}, nil
 }
 
 func (*antiSpoofing) Name() string     { return antiSpoofingService }
@@ -84,7 +79,7 @@ func (e *antiSpoofing) Process(ctx context.Context, s *Sample) error {
 
 // verdict is the liveness of one located face.
 func (e *antiSpoofing) verdict(ctx context.Context, s *Sample, t *faceTarget) (map[string]any, error) {
-	p, err := headProbability(ctx, s, e.feats, e.head, t)
+	p, err := livenessProbability(ctx, s, e.head, t)
 	if err != nil {
 		return nil, fmt.Errorf("anti-spoofing: %w", err)
 	}

@@ -112,17 +112,15 @@ func faceFeatures(ctx context.Context, s *Sample, x *attributes.Extractor, t *fa
 	return f, nil
 }
 
-// headProbability runs a logistic head on the target's features.
-func headProbability(ctx context.Context, s *Sample, x *attributes.Extractor, head *attributes.Runner, t *faceTarget) (float64, error) {
-	f, err := faceFeatures(ctx, s, x, t)
+// livenessProbability is a liveness head's probability of a real face for
+// the target (the same code attributes.Liveness.Score runs), on the
+// sample's shared features.
+func livenessProbability(ctx context.Context, s *Sample, head *attributes.LivenessHead, t *faceTarget) (float64, error) {
+	f, err := faceFeatures(ctx, s, head.Extractor(), t)
 	if err != nil {
 		return 0, err
 	}
-	out, err := head.RunFeatures(ctx, f)
-	if err != nil {
-		return 0, err
-	}
-	return clamp(float64(out[0]), 0, 1), nil
+	return head.Probability(ctx, f)
 }
 
 // livenessVerdict is REAL when the probability of a real face reaches the threshold.

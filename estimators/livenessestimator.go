@@ -30,8 +30,7 @@ type LivenessEstimatorSettings struct {
 // ../shared/corpus/liveness (see models/heads/liveness_texture.json).
 type livenessEstimator struct {
 	faces *face.Pipeline
-	feats *attributes.Extractor
-	head  *attributes.Runner
+	head  *attributes.LivenessHead
 	set   LivenessEstimatorSettings
 }
 
@@ -42,15 +41,11 @@ func newLivenessEstimator(d Deps) (Estimator, error) {
 			return nil, fmt.Errorf("settings: %w", err)
 		}
 	}
-	h, err := attributes.NewRunner(d.Models, "liveness_texture")
+	h, err := attributes.NewLivenessHead(d.Models, attributes.LivenessTextureHead)
 	if err != nil {
 		return nil, err
 	}
-	x, err := attributes.ForHeads(d.Models, h)
-	if err != nil {
-		return nil, err
-	}
-	return &livenessEstimator{faces: d.Faces, feats: x, head: h, set: set}, nil
+	return &livenessEstimator{faces: d.Faces, head: h, set: set}, nil
 }
 
 func (*livenessEstimator) Name() string     { return livenessEstimatorService }
@@ -66,7 +61,7 @@ func (e *livenessEstimator) Process(ctx context.Context, s *Sample) error {
 	for i := range faces {
 		o := detectionObject(i, faces[i].Detection, s.Width(), s.Height())
 		t := faceTarget{obj: o, loc: attributes.Located{Face: faces[i], Source: attributes.Detected}}
-		p, err := headProbability(ctx, s, e.feats, e.head, &t)
+		p, err := livenessProbability(ctx, s, e.head, &t)
 		if err != nil {
 			return fmt.Errorf("liveness: %w", err)
 		}
