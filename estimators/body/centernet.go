@@ -64,9 +64,31 @@ func newCenterNet(rt *models.Runtime, cfg Config) (*centerNet, error) {
 	return &centerNet{model: m, size: in[1], minScore: cfg.MinScore, maxPersons: cfg.MaxPersons}, nil
 }
 
-// detect finds people in a BGR image, most confident first. The image is
-// letterboxed into the square input (aspect kept, black padding).
+// detect finds people in a BGR image, most confident first.
 func (c *centerNet) detect(ctx context.Context, img gocv.Mat) ([]Person, error) {
+	found, err := c.detectClasses(ctx, img, []int{personClass}, c.minScore)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Person, 0, len(found[personClass]))
+	for _, b := range found[personClass] {
+		out = append(out, Person{X1: b.box[0], Y1: b.box[1], X2: b.box[2], Y2: b.box[3], Score: b.score})
+		if len(out) == c.maxPersons {
+			break
+		}
+	}
+	return out, nil
+}
+
+// detectClasses finds the objects of the given COCO classes in a BGR image,
+// letterboxed into the square input (aspect kept, black padding): per class,
+// boxes in image pixels (clipped to the image), most confident first.
+func (c *centerNet) detectClasses(ctx context.Context, img gocv.Mat, classes []int, minScore float64) (map[int][]scoredBox, error) {
+	for _, k := range classes {
+		if k < 0 || k >= centerNetClasses {
+			return nil, fmt.Errorf("centernet: class %d is outside 0..%d", k, centerNetClasses-1)
+		}
+	}
 	w, h := img.Cols(), img.Rows()
 	S := c.size
 	lb, err := letterbox.Region(img, image.Rect(0, 0, w, h), S)
@@ -78,7 +100,7 @@ func (c *centerNet) detect(ctx context.Context, img gocv.Mat) ([]Person, error) 
 	}
 	defer lb.Close()
 
-	var cands []scoredBox
+	cands := map[int][]scoredBox{}
 	err = c.model.Run(ctx, func(it *models.Interpreter) error {
 		in, err := it.Input(0)
 		if err != nil {
@@ -99,25 +121,24 @@ func (c *centerNet) detect(ctx context.Context, img gocv.Mat) ([]Person, error) 
 		if err != nil {
 			return err
 		}
-		cands = decodeCenterNet(heat, sides, S/centerNetStride, personClass, c.minScore)
+		for _, k := range classes {
+			cands[k] = decodeCenterNet(heat, sides, S/centerNetStride, k, minScore)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("centernet: %w", err)
 	}
-	kept := nms(cands, centerNetNMS)
-	out := make([]Person, 0, len(kept))
-	for _, b := range kept {
-		x1, y1 := lb.ToImage(b.box[0], b.box[1])
-		x2, y2 := lb.ToImage(b.box[2], b.box[3])
-		x1, y1 = math.Max(0, x1), math.Max(0, y1)
-		x2, y2 = math.Min(float64(w), x2), math.Min(float64(h), y2)
-		if !(x2-x1 >= 1 && y2-y1 >= 1) {
-			continue
-		}
-		out = append(out, Person{X1: x1, Y1: y1, X2: x2, Y2: y2, Score: b.score})
-		if len(out) == c.maxPersons {
-			break
+	out := map[int][]scoredBox{}
+	for k, boxes := range cands {
+		for _, b := range nms(boxes, centerNetNMS) {
+			x1, y1 := lb.ToImage(b.box[0], b.box[1])
+			x2, y2 := lb.ToImage(b.box[2], b.box[3])
+			x1, y1 = math.Max(0, x1), math.Max(0, y1)
+			x2, y2 = math.Min(float64(w), x2), math.Min(float64(h), y2)
+			if x2-x1 >= 1 && y2-y1 >= 1 {
+				out[k] = append(out[k], scoredBox{box: [4]float64{x1, y1, x2, y2}, score: b.score})
+			}
 		}
 	}
 	return out, nil
