@@ -31,6 +31,7 @@ import (
 	"imageapid/estimators"
 	"imageapid/estimators/face"
 	"imageapid/models"
+	"imageapid/ui"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -163,6 +164,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	if err := a.metrics.Register(metrics.Appliance{Cameras: ap.cameras.Stats, MQTT: mqttStats}); err != nil {
 		log.Warn("register appliance metrics", "err", err)
 	}
+	webUI := ui.Handler() // the embedded pages: /kiosk, assets under /ui/
 	srv := api.New(api.Config{
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
 		MaxPixels:      cfg.HTTP.MaxPixels,
@@ -174,6 +176,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithObserver(a.metrics.ObserveRequest),
 		api.WithHandler("/metrics", a.metrics.Handler()),
 		api.WithHandler("/cameras", http.HandlerFunc(ap.serveCameras)),
+		api.WithHandler("/kiosk", webUI),
+		api.WithPrefixHandler(ui.AssetPrefix, webUI),
 	)
 	httpServer := &http.Server{
 		Handler:           srv,

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 TFLITE_PKG="tfjs-tflite-node@0.0.2"
 TFLITE_INTEGRITY="sha512-Zed9biOz9lkWsekvPwdEmxXnsjXJnZO8iOV0s2Y20QU15cwiPedzFEBYiGbK7smYpkJpQNNY9SukoKmUi9bk9w=="
-APT_PACKAGES=(libopencv-dev pkg-config mosquitto mosquitto-clients gstreamer1.0-plugins-base)
+# chromium and ffmpeg: the kiosk page's real-browser test (a fake camera fed from a converted clip).
+APT_PACKAGES=(libopencv-dev pkg-config mosquitto mosquitto-clients gstreamer1.0-plugins-base chromium ffmpeg)
 # Registry fixtures for tests and the default camera: fetched as .deb files and unpacked, never installed.
 FIXTURE_DEBS=(python3-skimage opencv-doc)
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ type Server struct {
 	ready      atomic.Bool
 	readyInfo  atomic.Value // func() map[string]any
 	extra      map[string]http.Handler
+	prefixes   []prefixHandler
 	observe    func(route string, status int, d time.Duration)
 	version    string
 }
@@ -47,6 +49,30 @@ type Option func(*Server)
 // WithHandler serves h at an exact path (for /metrics, /cameras, ...).
 func WithHandler(path string, h http.Handler) Option {
 	return func(s *Server) { s.extra[path] = h }
+}
+
+// WithPrefixHandler serves h at every path under prefix: with a trailing
+// "/" (/ui/) every path that starts with it, without one
+// (/v1/liveness/sessions) the path itself and the paths below it. Exact
+// paths (WithHandler) and the built-in routes come first; among prefixes the
+// longest wins. The metrics route label is the prefix.
+func WithPrefixHandler(prefix string, h http.Handler) Option {
+	return func(s *Server) {
+		s.prefixes = append(s.prefixes, prefixHandler{prefix, h})
+		sort.SliceStable(s.prefixes, func(i, j int) bool { return len(s.prefixes[i].prefix) > len(s.prefixes[j].prefix) })
+	}
+}
+
+type prefixHandler struct {
+	prefix string
+	h      http.Handler
+}
+
+func (p prefixHandler) matches(path string) bool {
+	if strings.HasSuffix(p.prefix, "/") {
+		return strings.HasPrefix(path, p.prefix)
+	}
+	return path == p.prefix || strings.HasPrefix(path, p.prefix+"/")
 }
 
 // WithObserver is called once per request with its route, status and duration.
@@ -120,6 +146,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) string {
 	if h, ok := s.extra[r.URL.Path]; ok {
 		h.ServeHTTP(w, r)
 		return r.URL.Path
+	}
+	for _, p := range s.prefixes {
+		if p.matches(r.URL.Path) {
+			p.h.ServeHTTP(w, r)
+			return p.prefix
+		}
 	}
 	e, action, ok := s.match(r.URL.Path)
 	if !ok {
