@@ -30,6 +30,7 @@ import (
 	"imageapid/daemon/sdnotify"
 	"imageapid/estimators"
 	"imageapid/estimators/face"
+	"imageapid/estimators/facecache"
 	"imageapid/models"
 	"imageapid/ui"
 )
@@ -97,11 +98,17 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 		rt.Close()
 		return nil, fmt.Errorf("face pipeline: %w", err)
 	}
+	faceCache, err := facecache.New(cfg.FaceCache)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
 	ests, err := estimators.Build(estimators.Deps{
-		Models:   rt,
-		Faces:    faces,
-		Settings: cfg.EstimatorSettings,
-		Log:      log,
+		Models:    rt,
+		Faces:     faces,
+		FaceCache: faceCache,
+		Settings:  cfg.EstimatorSettings,
+		Log:       log,
 	}, cfg.Services)
 	if err != nil {
 		rt.Close()

@@ -100,14 +100,28 @@ func objectEyes(o *Object) *[2]face.Point {
 	return &[2]face.Point{{X: f.LeftEye[0], Y: f.LeftEye[1]}, {X: f.RightEye[0], Y: f.RightEye[1]}}
 }
 
+// objectFeatures are the features of the face behind one object. The memo
+// holds the object too: its address is the memo key, and an object freed
+// while the sample lives could otherwise lend its address to another one.
+type objectFeatures struct {
+	obj *Object
+	f   *attributes.Features
+}
+
 // faceFeatures computes (once per sample and face) the features heads read.
 func faceFeatures(ctx context.Context, s *Sample, x *attributes.Extractor, t *faceTarget) (*attributes.Features, error) {
 	key := fmt.Sprintf("attributes.features.%p", t.obj)
-	v, err := s.Memo(key, func() (any, error) { return x.Compute(ctx, s.Image, &t.loc) })
+	v, err := s.Memo(key, func() (any, error) {
+		f, err := x.Compute(ctx, s.Image, &t.loc)
+		if err != nil {
+			return nil, err
+		}
+		return objectFeatures{obj: t.obj, f: f}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	f := v.(*attributes.Features)
+	f := v.(objectFeatures).f
 	f.Use(x)
 	return f, nil
 }

@@ -5,27 +5,34 @@ import (
 	"fmt"
 	"math"
 
+	"gocv.io/x/gocv"
+
 	"imageapid/estimators/face"
+	"imageapid/estimators/facecache"
 )
 
 // fittedFaces returns the faces of the sample's image, detected and fitted
-// once per sample however many services ask.
+// once per sample however many services ask, and once per image bytes and
+// pipeline settings while the sample's face cache (if any) keeps them.
 func fittedFaces(ctx context.Context, p *face.Pipeline, s *Sample) ([]face.Face, error) {
 	v, err := s.Memo("face.fitted", func() (any, error) {
 		if !s.HasImage() {
 			return nil, BadInput("field $image is required")
 		}
-		dets, err := p.Detect(ctx, s.Image)
-		if err != nil {
-			return nil, fmt.Errorf("detect faces: %w", err)
-		}
-		faces := make([]face.Face, 0, len(dets))
-		for _, d := range dets {
-			f, err := p.Fit(ctx, s.Image, d)
-			if err != nil {
-				return nil, fmt.Errorf("fit face: %w", err)
+		useCache := s.faces != nil && len(s.Encoded) > 0
+		var key facecache.Key
+		if useCache {
+			key = facecache.KeyOf(s.Encoded, pipelineSettings(p))
+			if faces, ok := s.faces.Get(key); ok {
+				return faces, nil
 			}
-			faces = append(faces, f)
+		}
+		faces, err := detectAndFit(ctx, p, s.Image)
+		if err != nil {
+			return nil, err
+		}
+		if useCache {
+			s.faces.Put(key, faces)
 		}
 		return faces, nil
 	})
@@ -33,6 +40,41 @@ func fittedFaces(ctx context.Context, p *face.Pipeline, s *Sample) ([]face.Face,
 		return nil, err
 	}
 	return v.([]face.Face), nil
+}
+
+// detectAndFit finds every face in img and fits the mesh on each.
+func detectAndFit(ctx context.Context, p *face.Pipeline, img gocv.Mat) ([]face.Face, error) {
+	dets, err := p.Detect(ctx, img)
+	if err != nil {
+		return nil, fmt.Errorf("detect faces: %w", err)
+	}
+	faces := make([]face.Face, 0, len(dets))
+	for _, d := range dets {
+		f, err := p.Fit(ctx, img, d)
+		if err != nil {
+			return nil, fmt.Errorf("fit face: %w", err)
+		}
+		faces = append(faces, f)
+	}
+	return faces, nil
+}
+
+// pipelineSettings fingerprints what the faces a pipeline finds depend on
+// (besides its models): all of its settings, defaults applied.
+func pipelineSettings(p *face.Pipeline) string { return fmt.Sprintf("%#v", p.Config()) }
+
+// withFaceCache is an estimator whose samples look their faces up in a
+// face cache (Build wraps every estimator in one when Deps.FaceCache is set).
+type withFaceCache struct {
+	Estimator
+	cache *facecache.Cache
+}
+
+func (e withFaceCache) Process(ctx context.Context, s *Sample) error {
+	if s.faces == nil {
+		s.faces = e.cache
+	}
+	return e.Estimator.Process(ctx, s)
 }
 
 // detectionObject is the Image API object of one detected face: id, class,

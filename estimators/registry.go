@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"imageapid/estimators/face"
+	"imageapid/estimators/facecache"
 	"imageapid/models"
 )
 
@@ -12,6 +13,11 @@ import (
 type Deps struct {
 	Models *models.Runtime
 	Faces  *face.Pipeline
+	// FaceCache, when not nil, keeps the faces found in an image's bytes
+	// across samples (requests), so that services called one after the
+	// other on the same image detect and fit once. Samples without encoded
+	// bytes (camera frames) bypass it.
+	FaceCache *facecache.Cache
 	// Settings decodes the config section of the named service into v (a
 	// pointer to the estimator's own settings struct, pre-filled with its
 	// defaults); a missing section leaves v as it is.
@@ -58,6 +64,9 @@ func Build(d Deps, names []string) ([]Estimator, error) {
 		e, err := f(d)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", n, err)
+		}
+		if d.FaceCache != nil {
+			e = withFaceCache{Estimator: e, cache: d.FaceCache}
 		}
 		out = append(out, e)
 	}

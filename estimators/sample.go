@@ -2,13 +2,17 @@ package estimators
 
 import (
 	"gocv.io/x/gocv"
+
+	"imageapid/estimators/facecache"
 )
 
 // Sample is one request's data: the encoded image as it came in (echoed back
 // as "$image"), the decoded image, the objects in order and any top-level keys
 // a service adds (such as "verification").
 type Sample struct {
-	// Encoded is the image file as received; nil when the request had no image.
+	// Encoded is the image file as received; nil when the request had no
+	// image. Image must be what Encoded decodes to: a face cache finds the
+	// image's faces by Encoded's digest.
 	Encoded []byte
 	// Image is the decoded image in BGR order, upright (EXIF orientation
 	// applied); empty when the request had no image.
@@ -18,6 +22,9 @@ type Sample struct {
 	Extra *Object
 
 	memo map[string]any
+	// faces, when set, is where the faces of Encoded are looked up before
+	// they are detected and fitted (see Deps.FaceCache).
+	faces *facecache.Cache
 	// borrowed marks an image the sample must not free (a camera frame).
 	borrowed bool
 }

@@ -46,6 +46,31 @@ func (s *Server) openAPI() map[string]any {
 			paths["/"+name+"/v1/process/image"] = image
 		}
 	}
+	servicesList := map[string]any{"type": "array", "minItems": 1, "maxItems": maxServices,
+		"items":       map[string]any{"type": "string", "enum": s.order},
+		"description": "services to run, in order, on one decoded image and one face pass"}
+	paths[processPath] = map[string]any{"post": map[string]any{
+		"summary":     "Run several services, in order, on one sample",
+		"description": "Each service reads the objects the ones before it wrote, as when calling their routes one after the other with the previous answer's objects; the answer is the merged sample. Unknown services are a 422.",
+		"operationId": "process-services",
+		"requestBody": map[string]any{"required": true, "content": map[string]any{
+			"application/json": map[string]any{"schema": map[string]any{
+				"allOf": []any{ref("Sample"), map[string]any{
+					"type": "object", "required": []string{"services"},
+					"properties": map[string]any{"services": servicesList},
+				}},
+			}},
+			"multipart/form-data": map[string]any{"schema": map[string]any{
+				"type":     "object",
+				"required": []string{"image", "services"},
+				"properties": map[string]any{
+					"image":    map[string]any{"type": "string", "format": "binary"},
+					"services": map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": s.order}, "description": "repeat the field, or give one comma-separated list"},
+				},
+			}},
+		}},
+		"responses": responses(),
+	}}
 	probe := func(summary string) map[string]any {
 		return map[string]any{"get": map[string]any{"summary": summary, "responses": map[string]any{
 			"200": map[string]any{"description": "OK"}, "503": map[string]any{"description": "Not ready"},

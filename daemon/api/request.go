@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -36,29 +37,37 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 
 // imageSample reads a multipart form with the file in part "image".
 func (s *Server) imageSample(w http.ResponseWriter, r *http.Request) (*estimators.Sample, error) {
+	sample, _, err := s.formSample(w, r)
+	return sample, err
+}
+
+// formSample reads a multipart form within the body limit: the file in part
+// "image", decoded, and the values of the named text fields (each at most
+// maxFieldBytes), which may come before or after the file.
+func (s *Server) formSample(w http.ResponseWriter, r *http.Request, fields ...string) (*estimators.Sample, map[string][]string, error) {
 	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return nil, errBodyTooLarge
+		return nil, nil, errBodyTooLarge
 	}
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !strings.HasPrefix(mt, "multipart/") || params["boundary"] == "" {
-		return nil, missing("image")
+		return nil, nil, missing("image")
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	data, err := formFile(multipart.NewReader(body, params["boundary"]), "image")
+	data, values, err := formParts(multipart.NewReader(body, params["boundary"]), "image", fields)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, errBodyTooLarge
+		return nil, nil, errBodyTooLarge
 	case errors.Is(err, errNoPart):
-		return nil, missing("image")
+		return nil, nil, missing("image")
 	case err != nil:
-		return nil, &statusError{http.StatusBadRequest, "Malformed multipart body: " + err.Error()}
+		return nil, nil, &statusError{http.StatusBadRequest, "Malformed multipart body: " + err.Error()}
 	}
 	img, err := estimators.DecodeImage(data, s.cfg.MaxPixels)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return estimators.NewSample(data, img, nil), nil
+	return estimators.NewSample(data, img, nil), values, nil
 }
 
 // jsonSample reads a sample: {"$image": base64, "objects": [...], ...}.
@@ -71,6 +80,13 @@ func (s *Server) jsonSample(w http.ResponseWriter, r *http.Request, e estimators
 	if err != nil {
 		return nil, err
 	}
+	return s.topSample(top, e.NeedsImage())
+}
+
+// topSample builds a sample from a parsed JSON body: its "$image" (required
+// when needsImage), its objects, and its other keys, except those in skip,
+// as the sample's extras.
+func (s *Server) topSample(top *estimators.Object, needsImage bool, skip ...string) (*estimators.Sample, error) {
 	objects, err := s.parseObjects(top)
 	if err != nil {
 		return nil, err
@@ -93,12 +109,12 @@ func (s *Server) jsonSample(w http.ResponseWriter, r *http.Request, e estimators
 		if err != nil {
 			return nil, err
 		}
-	} else if e.NeedsImage() {
+	} else if needsImage {
 		return nil, missing("$image")
 	}
 	sample := estimators.NewSample(encoded, img, objects)
 	for _, k := range top.Keys() {
-		if k != "$image" && k != "objects" {
+		if k != "$image" && k != "objects" && !slices.Contains(skip, k) {
 			v, _ := top.Raw(k)
 			sample.Extra.SetRaw(k, v)
 		}
@@ -205,22 +221,54 @@ func decodeBase64(s string) ([]byte, error) {
 
 var errNoPart = errors.New("no such form part")
 
-// formFile returns the bytes of the first form part with the given name.
-func formFile(mr *multipart.Reader, name string) ([]byte, error) {
+// maxFieldBytes bounds one text field of a multipart form.
+const maxFieldBytes = 16 << 10
+
+// formParts returns the bytes of the first form part named file and the
+// values of the text fields named in fields. Without fields it stops at the
+// file; otherwise it reads the whole form.
+func formParts(mr *multipart.Reader, file string, fields []string) ([]byte, map[string][]string, error) {
+	var (
+		data   []byte
+		found  bool
+		values map[string][]string
+	)
 	for {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			return nil, errNoPart
+			if !found {
+				return nil, nil, errNoPart
+			}
+			return data, values, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if p.FormName() != name {
-			if _, err := io.Copy(io.Discard, p); err != nil {
-				return nil, err
+		switch name := p.FormName(); {
+		case name == file && !found:
+			if data, err = io.ReadAll(p); err != nil {
+				return nil, nil, err
 			}
-			continue
+			found = true
+			if len(fields) == 0 {
+				return data, nil, nil
+			}
+		case slices.Contains(fields, name):
+			v, err := io.ReadAll(io.LimitReader(p, maxFieldBytes+1))
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(v) > maxFieldBytes {
+				return nil, nil, fmt.Errorf("field %q is longer than %d bytes", name, maxFieldBytes)
+			}
+			if values == nil {
+				values = map[string][]string{}
+			}
+			values[name] = append(values[name], string(v))
+		default:
+			if _, err := io.Copy(io.Discard, p); err != nil {
+				return nil, nil, err
+			}
 		}
-		return io.ReadAll(p)
 	}
 }

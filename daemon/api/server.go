@@ -153,6 +153,14 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) string {
 			return p.prefix
 		}
 	}
+	if r.URL.Path == processPath {
+		if r.Method != http.MethodPost {
+			writeError(w, s.log, r, errMethod)
+		} else {
+			s.serveProcess(w, r)
+		}
+		return processPath
+	}
 	e, action, ok := s.match(r.URL.Path)
 	if !ok {
 		writeError(w, s.log, r, errNotFound)
@@ -190,6 +198,25 @@ func (s *Server) match(path string) (estimators.Estimator, string, bool) {
 }
 
 func (s *Server) process(w http.ResponseWriter, r *http.Request, e estimators.Estimator, action string) {
+	s.serveSample(w, r, func() (*estimators.Sample, func(context.Context, *estimators.Sample) error, error) {
+		var (
+			sample *estimators.Sample
+			err    error
+		)
+		if action == "image" {
+			sample, err = s.imageSample(w, r)
+		} else {
+			sample, err = s.jsonSample(w, r, e)
+		}
+		return sample, e.Process, err
+	})
+}
+
+// serveSample is the contract every processing route shares: a concurrency
+// slot (503 when none frees up within the request timeout), the request
+// read into a sample by read, which also says how to process it, processing
+// within the timeout, and the sample (or the error) as the response.
+func (s *Server) serveSample(w http.ResponseWriter, r *http.Request, read func() (*estimators.Sample, func(context.Context, *estimators.Sample) error, error)) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	select {
@@ -199,21 +226,13 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request, e estimators.Es
 		writeError(w, s.log, r, errBusy)
 		return
 	}
-	var (
-		sample *estimators.Sample
-		err    error
-	)
-	if action == "image" {
-		sample, err = s.imageSample(w, r)
-	} else {
-		sample, err = s.jsonSample(w, r, e)
-	}
+	sample, run, err := read()
 	if err != nil {
 		writeError(w, s.log, r, err)
 		return
 	}
 	defer sample.Close()
-	if err := e.Process(ctx, sample); err != nil {
+	if err := run(ctx, sample); err != nil {
 		writeError(w, s.log, r, err)
 		return
 	}

@@ -16,6 +16,7 @@ import (
 
 	"imageapid/camera"
 	"imageapid/estimators/face"
+	"imageapid/estimators/facecache"
 	"imageapid/models"
 )
 
@@ -27,6 +28,10 @@ type Config struct {
 	HTTP     HTTP        `yaml:"http"`
 	Models   Models      `yaml:"models"`
 	Face     face.Config `yaml:"face"`
+	// FaceCache keeps the faces found in an image's bytes for a few seconds,
+	// so that a client calling several services on one image detects and
+	// fits once; entries, max_bytes or ttl at 0 turn it off.
+	FaceCache facecache.Config `yaml:"face_cache"`
 	// Services lists the Image API services to serve; empty means all.
 	Services []string `yaml:"services"`
 	// Estimators holds per-service settings, keyed by service name; each
@@ -146,6 +151,7 @@ func Default() Config {
 		},
 		Face: face.Config{MinScore: 0.5, MaxFaces: 50, Detector: "full_range",
 			Tiling: "auto", BorderPass: "auto", RefineMesh: "on"},
+		FaceCache:     facecache.Default(),
 		WatchdogStall: time.Minute,
 		MQTT: MQTT{
 			Enabled:          true,
@@ -189,6 +195,9 @@ func (c *Config) Check() error {
 	}
 	if c.HTTP.RequestTimeout <= 0 {
 		return errors.New("http.request_timeout must be positive")
+	}
+	if err := c.FaceCache.Check(); err != nil {
+		return err
 	}
 	opts := c.Models.RuntimeOptions()
 	if err := (models.ModelOptions{Delegate: opts.Delegate, Library: opts.Library,

@@ -141,6 +141,7 @@ type Pipeline struct {
 	detector *blazeFace
 	mesh     *meshModel
 	geometry *canonicalFace
+	passes   passCounter
 }
 
 // New loads the pipeline's models from the runtime.
@@ -220,6 +221,7 @@ const smallFace = 24
 // Config.Tiling and Config.BorderPass) run on a zoomed-out copy and on
 // overlapping tiles, and weighted NMS merges all passes.
 func (p *Pipeline) Detect(ctx context.Context, img gocv.Mat) ([]Detection, error) {
+	p.passes.detect.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("face detection: %w", err)
 	}
@@ -333,6 +335,7 @@ func dropDegenerate(dets []Detection) []Detection {
 
 // Fit runs the mesh on one detection and derives the fda points and angles.
 func (p *Pipeline) Fit(ctx context.Context, img gocv.Mat, d Detection) (Face, error) {
+	p.passes.fit.Add(1)
 	if err := ctx.Err(); err != nil {
 		return Face{}, fmt.Errorf("face fitting: %w", err)
 	}
