@@ -66,6 +66,9 @@ func startAppliance(ctx context.Context, cfg config.Config, a *app, log *slog.Lo
 			return nil, fmt.Errorf("MQTT publisher: %w", err)
 		}
 		ap.pub = pub
+		if err := pub.PublishLivenessDiscovery(); err != nil {
+			log.Warn("mqtt: liveness sensor discovery", "err", err)
+		}
 	}
 	m, err := camera.NewManager(camera.ManagerOptions{
 		Build:   ap.builder.build,

@@ -32,6 +32,7 @@ import (
 	"imageapid/estimators/face"
 	"imageapid/estimators/facecache"
 	"imageapid/models"
+	"imageapid/sessions"
 	"imageapid/ui"
 )
 
@@ -79,6 +80,8 @@ type app struct {
 	faces      *face.Pipeline
 	estimators []estimators.Estimator
 	metrics    *metrics.Metrics
+	// liveness analyses kiosk session frames.
+	liveness *sessions.Analyzer
 }
 
 func build(cfg config.Config, log *slog.Logger) (*app, error) {
@@ -114,8 +117,13 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 		rt.Close()
 		return nil, err
 	}
+	liveness, err := loadSessionAnalyzer(cfg, rt, faces)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
 	met.SetModels(rt.Loaded())
-	return &app{runtime: rt, faces: faces, estimators: ests, metrics: met}, nil
+	return &app{liveness: liveness, runtime: rt, faces: faces, estimators: ests, metrics: met}, nil
 }
 
 func run(ctx context.Context, cfg config.Config, configPath string, log *slog.Logger, checkOnly bool) error {
@@ -171,6 +179,14 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	if err := a.metrics.Register(metrics.Appliance{Cameras: ap.cameras.Stats, MQTT: mqttStats}); err != nil {
 		log.Warn("register appliance metrics", "err", err)
 	}
+	kiosk, err := sessions.NewManager(cfg.Sessions, a.liveness, livenessSink{pub: ap.pub}, log)
+	if err != nil {
+		ap.close(context.Background())
+		ln.Close()
+		return err
+	}
+	go kiosk.Run(bg)
+	kioskRoutes := kiosk.Handler(cfg.HTTP.RequestTimeout)
 	webUI := ui.Handler() // the embedded pages: /kiosk, assets under /ui/
 	srv := api.New(api.Config{
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
@@ -184,6 +200,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithHandler("/metrics", a.metrics.Handler()),
 		api.WithHandler("/cameras", http.HandlerFunc(ap.serveCameras)),
 		api.WithHandler("/kiosk", webUI),
+		api.WithHandler(sessions.Prefix, kioskRoutes),
+		api.WithPrefixHandler(sessions.Prefix+"/", kioskRoutes),
 		api.WithPrefixHandler(ui.AssetPrefix, webUI),
 	)
 	httpServer := &http.Server{

@@ -8,8 +8,6 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"imageapid/estimators/attributes"
-	"imageapid/estimators/body"
 	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
 	"imageapid/internal/testenv"
@@ -18,43 +16,16 @@ import (
 // testAnalyzer builds an analyzer from the real models for one test.
 func testAnalyzer(t testing.TB) *Analyzer {
 	t.Helper()
-	var (
-		analyzerVal *Analyzer
-		analyzerErr error
-	)
-	func() {
-		rt := testenv.Runtime(t, "xnnpack")
-		faces, err := face.New(rt, face.Config{})
-		if err != nil {
-			analyzerErr = err
-			return
-		}
-		live, err := attributes.NewLiveness(rt)
-		if err != nil {
-			analyzerErr = err
-			return
-		}
-		emb, err := facetemplate.NewEmbedder(rt, facetemplate.DefaultNetwork, false)
-		if err != nil {
-			analyzerErr = err
-			return
-		}
-		cal, err := facetemplate.LoadCalibration(facetemplate.DefaultNetwork, false)
-		if err != nil {
-			analyzerErr = err
-			return
-		}
-		dev, err := body.NewObjectDetector(rt)
-		if err != nil {
-			analyzerErr = err
-			return
-		}
-		analyzerVal = NewAnalyzer(faces, live, emb, cal, dev)
-	}()
-	if analyzerErr != nil {
-		t.Fatal(analyzerErr)
+	rt := testenv.Runtime(t, "xnnpack")
+	faces, err := face.New(rt, face.Config{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return analyzerVal
+	a, err := LoadAnalyzer(rt, faces, facetemplate.DefaultNetwork, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // kioskClip is one clip of ../shared/kiosk/manifest.json.

@@ -198,7 +198,7 @@ func (m *Manager) Frame(ctx context.Context, id string, img gocv.Mat, tMS int64)
 		e.mu.Unlock()
 		return Guidance{}, fmt.Errorf("%w: t_ms %d is earlier than the previous frame's %d", ErrBadInput, tMS, s.last.Milliseconds())
 	}
-	what := s.plan(t)
+	what := s.plan(&m.cfg, t)
 	e.mu.Unlock()
 
 	obs, err := m.analyzer.Observe(ctx, img, what)

@@ -12,6 +12,7 @@ import (
 	"imageapid/estimators/body"
 	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
+	"imageapid/models"
 )
 
 // Observation is what one frame shows: the figures a session decides on.
@@ -79,22 +80,43 @@ func NewAnalyzer(faces *face.Pipeline, liveness *attributes.Liveness, embedder *
 	return &Analyzer{faces: faces, liveness: liveness, embedder: embedder, cal: cal, devices: devices}
 }
 
+// LoadAnalyzer loads what an analyzer needs from the runtime: both
+// liveness heads, the named template network (with its calibration table)
+// and the COCO object detector; faces is the shared face pipeline.
+func LoadAnalyzer(rt *models.Runtime, faces *face.Pipeline, network string, flip bool) (*Analyzer, error) {
+	live, err := attributes.NewLiveness(rt)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	emb, err := facetemplate.NewEmbedder(rt, network, flip)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	cal, err := facetemplate.LoadCalibration(network, flip)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	dev, err := body.NewObjectDetector(rt)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	return NewAnalyzer(faces, live, emb, cal, dev), nil
+}
+
 // Calibration is the template distance table used for verification.
 func (a *Analyzer) Calibration() *facetemplate.Calibration { return a.cal }
 
-// What asks the analyzer for the costlier figures of a frame.
+// What asks the analyzer for the costlier figures of a frame; a device
+// counts from DeviceMinScore.
 type What struct {
-	Passive   bool
-	Device    bool
-	Embedding bool
+	Passive        bool
+	Device         bool
+	Embedding      bool
+	DeviceMinScore float64
 }
 
 // deviceClasses are the COCO objects a face shown to the camera sits on.
 var deviceClasses = []int{body.ClassCellPhone, body.ClassTV, body.ClassLaptop, body.ClassBook}
-
-// deviceMinScore is the CenterNet score a device needs (Human's own
-// default confidence for its object detector).
-const deviceMinScore = 0.2
 
 // Observe analyses one BGR frame.
 func (a *Analyzer) Observe(ctx context.Context, img gocv.Mat, what What) (Observation, error) {
@@ -146,7 +168,7 @@ func (a *Analyzer) Observe(ctx context.Context, img gocv.Mat, what What) (Observ
 		ff.Embedding = unit(vec)
 	}
 	if what.Device && a.devices != nil {
-		objs, err := a.devices.Detect(ctx, img, deviceClasses, deviceMinScore)
+		objs, err := a.devices.Detect(ctx, img, deviceClasses, what.DeviceMinScore)
 		if err != nil {
 			return obs, fmt.Errorf("observe: devices: %w", err)
 		}

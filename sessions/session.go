@@ -145,11 +145,12 @@ const (
 func (s *session) steps() int { return 1 + len(s.challenges) }
 
 // plan says which costly figures the next frame at time t needs.
-func (s *session) plan(t time.Duration) What {
+func (s *session) plan(cfg *Config, t time.Duration) What {
 	return What{
-		Passive:   true,
-		Embedding: !s.started || t-s.lastEmb >= embeddingEvery || s.ev.embeddings == 0,
-		Device:    !s.started || t-s.lastDev >= deviceEvery || s.ev.deviceChecks == 0,
+		DeviceMinScore: cfg.DeviceMinScore,
+		Passive:        true,
+		Embedding:      !s.started || t-s.lastEmb >= embeddingEvery || s.ev.embeddings == 0,
+		Device:         !s.started || t-s.lastDev >= deviceEvery || s.ev.deviceChecks == 0,
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"imageapid/estimators/face"
 	"imageapid/estimators/facecache"
 	"imageapid/models"
+	"imageapid/sessions"
 )
 
 // Config is the whole daemon configuration.
@@ -41,6 +42,8 @@ type Config struct {
 	// $STATE_DIRECTORY under systemd, else ./state.
 	StateDir string `yaml:"state_dir"`
 	MQTT     MQTT   `yaml:"mqtt"`
+	// Sessions bounds and tunes kiosk liveness sessions.
+	Sessions sessions.Config `yaml:"sessions"`
 	// WatchdogStall is how long a camera pipeline may make no progress
 	// before the systemd watchdog stops being fed (and restarts the service).
 	WatchdogStall time.Duration `yaml:"watchdog_stall"`
@@ -152,6 +155,7 @@ func Default() Config {
 		Face: face.Config{MinScore: 0.5, MaxFaces: 50, Detector: "full_range",
 			Tiling: "auto", BorderPass: "auto", RefineMesh: "on"},
 		FaceCache:     facecache.Default(),
+		Sessions:      sessions.DefaultConfig(),
 		WatchdogStall: time.Minute,
 		MQTT: MQTT{
 			Enabled:          true,
@@ -197,6 +201,9 @@ func (c *Config) Check() error {
 		return errors.New("http.request_timeout must be positive")
 	}
 	if err := c.FaceCache.Check(); err != nil {
+		return err
+	}
+	if err := c.Sessions.Check(); err != nil {
 		return err
 	}
 	opts := c.Models.RuntimeOptions()

@@ -222,8 +222,9 @@ func (p *Publisher) serve(ctx context.Context, s *session) error {
 			return err
 		}
 		if ok {
-			if err := p.publishWait(ctx, s, p.topicEvents, rec.payload, false); err != nil {
-				return fmt.Errorf("publish event: %w", err)
+			topic, payload := p.recordTopic(rec.payload)
+			if err := p.publishWait(ctx, s, topic, payload, false); err != nil {
+				return fmt.Errorf("publish %s: %w", topic, err)
 			}
 			if err := p.outbox.MarkDelivered(rec.seq); err != nil {
 				p.logger.Error("mqtt outbox: delivery mark not persisted; a restart may send this event again", "seq", rec.seq, "err", err)
