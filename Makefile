@@ -48,9 +48,11 @@ train: deps models
 	go run ./estimators/cmd/heads train --corpus ../shared/corpus
 	go run ./estimators/cmd/heads build -update
 
-# Print the estimators' figures on ../shared/testdata.
+# Print the estimators' figures on ../shared/testdata and the kiosk sessions'
+# decisions on ../shared/kiosk (evaluation only).
 eval: deps models
 	go run ./estimators/cmd/eval --data ../shared/testdata
+	go run ./sessions/cmd/kioskeval --kiosk ../shared/kiosk
 
 fmt:
 	gofmt -w .

@@ -103,6 +103,9 @@ func (c *challengeState) update(b baseline, f *FaceFigures, t time.Duration) boo
 	switch c.code {
 	case TurnLeft, TurnRight, LookUp, LookDown:
 		amount := c.movement(b, f)
+		if (c.code == LookUp || c.code == LookDown) && math.Abs(f.Yaw-b.yaw) >= frontalYaw {
+			amount = 0 // a turned head reads as pitched: a nod is made facing the camera
+		}
 		c.peak = math.Max(c.peak, amount)
 		if !c.acted {
 			if amount >= c.needed() {

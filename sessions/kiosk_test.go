@@ -3,6 +3,7 @@ package sessions
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -209,4 +210,136 @@ func TestKioskReplayClips(t *testing.T) {
 			}
 		})
 	}
+}
+
+// One still frame repeated for the whole session fails, with or without challenges.
+func TestKioskStillFrameFails(t *testing.T) {
+	srv, _, _ := kioskServer(t, nil)
+	dir, _ := kioskClips(t)
+	var still gocv.Mat
+	eachFrame(t, filepath.Join(dir, "tranvanluyt_live.mp4"), 1, func(img gocv.Mat, tMS int64) bool {
+		still = img.Clone()
+		return false
+	})
+	defer still.Close()
+	for _, challenges := range []string{`[]`, `["blink"]`} {
+		s := createSession(t, srv, `{"challenges": `+challenges+`, "timeout_s": 20}`)
+		var g Guidance
+		for tMS := int64(0); tMS <= 15000 && (tMS == 0 || !g.Status.Finished()); tMS += 100 {
+			code, got, body := postFrame(t, srv, s.ID, still, tMS)
+			if code != http.StatusOK {
+				t.Fatalf("frame: %d %s", code, body)
+			}
+			g = got
+		}
+		t.Logf("still frame, challenges %s: %s", challenges, describe(g))
+		if g.Status != Failed || g.Result == nil || g.Result.Liveness.Value != "FAKE" {
+			t.Errorf("a still frame with challenges %s: want failed and FAKE, got %s", challenges, describe(g))
+		}
+	}
+}
+
+// A challenge performed before it was asked does not count: the clip turns
+// to the person's own left at 2-5.5 s, before turn_left is asked (once the
+// turn to their right at 7.5-10.5 s is done), and never again after.
+func TestKioskChallengeBeforeAskedDoesNotCount(t *testing.T) {
+	srv, _, _ := kioskServer(t, nil)
+	dir, _ := kioskClips(t)
+	s := createSession(t, srv, `{"challenges": ["turn_right", "turn_left"], "timeout_s": 60}`)
+	g, codes := runSession(t, srv, dir, s.ID, clipPart{file: "tranvanluyt_live.mp4"},
+		// the clip's frontal end, held on until the challenge's time is up
+		clipPart{file: "tranvanluyt_live.mp4", fromMS: 17000, offsetMS: 20000},
+		clipPart{file: "tranvanluyt_live.mp4", fromMS: 17000, offsetMS: 23000})
+	t.Logf("instructions %v; %s", codes, describe(g))
+	if g.Status != Failed {
+		t.Fatalf("want failed, got %s", describe(g))
+	}
+	if !strings.Contains(g.Result.Reason, "turn_left") {
+		t.Errorf("want turn_left to be the challenge not performed, got %q", g.Result.Reason)
+	}
+}
+
+// A session that swaps one person's clip for another's midway fails the
+// continuity check.
+func TestKioskSwapFails(t *testing.T) {
+	srv, _, _ := kioskServer(t, nil)
+	dir, _ := kioskClips(t)
+	s := createSession(t, srv, `{"challenges": ["blink"], "timeout_s": 60}`)
+	g, codes := runSession(t, srv, dir, s.ID,
+		clipPart{file: "tranvanluyt_live.mp4", toMS: 1500},
+		clipPart{file: "liveportrait_d9_live.mp4", offsetMS: 1600})
+	t.Logf("instructions %v; %s", codes, describe(g))
+	if g.Status == Succeeded || g.Result == nil {
+		t.Fatalf("a swapped session passed or did not end: %s", describe(g))
+	}
+	cont, _ := g.Result.Checks["continuity"].(map[string]any)
+	if cont["passed"] != false {
+		t.Errorf("continuity passed on a swap: %v", cont)
+	}
+}
+
+// Malformed requests get a 4xx {"detail"} and change nothing; the bounds hold.
+func TestSessionBadInput(t *testing.T) {
+	srv, _, _ := kioskServer(t, func(c *Config) { c.MaxOpen = 2 })
+	detail := func(method, path, ctype, body string, want int) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var d struct{ Detail string }
+		if json.NewDecoder(resp.Body).Decode(&d); resp.StatusCode != want || d.Detail == "" {
+			t.Errorf("%s %s %q: %d %q, want %d with a detail", method, path, body, resp.StatusCode, d.Detail, want)
+		}
+	}
+	detail("POST", Prefix, "application/json", `{"challenges": ["jump"]}`, 400)
+	detail("POST", Prefix, "application/json", `{"challenges": "blink"}`, 400)
+	detail("POST", Prefix, "application/json", `{"timeout_s": 100000}`, 400)
+	detail("POST", Prefix, "application/json", `{"source": "camera:door"}`, 400)
+	detail("POST", Prefix, "application/json", `{"colour": "red"}`, 400)
+	detail("POST", Prefix, "application/json", `{`, 400)
+	detail("POST", Prefix, "application/json", `{"reference": {"$template": "@@"}}`, 400)
+	detail("POST", Prefix, "application/json", `{"reference": {"$template": "AAAA"}}`, 400)
+	detail("GET", Prefix+"/nope", "", "", 404)
+	detail("POST", Prefix+"/nope/frames", "application/json", `{"$image": "AAAA"}`, 404)
+	detail("PUT", Prefix+"/nope", "", "", 405)
+	s := createSession(t, srv, `{}`)
+	if len(s.Challenges) != DefaultConfig().ChallengesCount {
+		t.Errorf("drawn challenges %v, want %d", s.Challenges, DefaultConfig().ChallengesCount)
+	}
+	detail("POST", Prefix+"/"+s.ID+"/frames", "application/json", `{"$image": "@@"}`, 400)
+	detail("POST", Prefix+"/"+s.ID+"/frames", "application/json", `{"$image": "AAAA"}`, 400)
+	detail("POST", Prefix+"/"+s.ID+"/frames", "application/json", `{"t_ms": 5}`, 400)
+	detail("POST", Prefix+"/"+s.ID+"/frames", "multipart/form-data; boundary=x", "--x--\r\n", 400)
+	big := strings.Repeat("A", int(DefaultConfig().MaxFrameBytes*2))
+	detail("POST", Prefix+"/"+s.ID+"/frames", "application/json", `{"$image": "`+big+`"}`, 413)
+	createSession(t, srv, `{}`)
+	detail("POST", Prefix, "application/json", `{}`, 429)
+	// A canceled session frees its place and takes no more frames.
+	req, _ := http.NewRequest("DELETE", srv.URL+Prefix+"/"+s.ID, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("cancel: %d", resp.StatusCode)
+	}
+	detail("POST", Prefix+"/"+s.ID+"/frames", "application/json", `{"$image": "`+stillJPEG(t)+`"}`, 409)
+	createSession(t, srv, `{}`)
+}
+
+func stillJPEG(t *testing.T) string {
+	img := gocv.NewMatWithSize(48, 64, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	b, err := estimators.EncodeJPEG(img, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }

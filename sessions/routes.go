@@ -150,6 +150,10 @@ func (rt *routes) reference(ctx context.Context, raw json.RawMessage) ([]float32
 }
 
 func (rt *routes) frame(w http.ResponseWriter, r *http.Request, id string) {
+	if _, err := rt.m.Get(id); err != nil {
+		reply(w, 0, nil, err)
+		return
+	}
 	data, tMS, err := rt.readFrame(w, r)
 	if err != nil {
 		reply(w, 0, nil, err)
