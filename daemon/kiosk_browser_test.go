@@ -187,22 +187,38 @@ func newKioskBrowser(t *testing.T, clip string) *kioskBrowser {
 		t.Fatalf("start chromium: %v", err)
 	}
 	b.ctx = ctx
+	// The events are decoded here, field by field, rather than with
+	// cdp.Events: a subscription there ends at the first event its types
+	// cannot decode, which would leave every later request paused.
 	target := chromedp.FromContext(ctx).Target
-	paused := cdp.Events(ctx, target, fetch.RequestPaused)
-	exceptions := cdp.Events(ctx, target, runtime.ExceptionThrown)
+	paused, stopPaused := target.Subscribe("Fetch.requestPaused")
+	exceptions, stopExceptions := target.Subscribe("Runtime.exceptionThrown")
+	t.Cleanup(func() { stopPaused(); stopExceptions() })
 	go func() {
-		for ev, err := range paused {
-			if err != nil {
-				return
+		for raw := range paused {
+			var ev pausedRequest
+			if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+				b.mu.Lock()
+				b.errors = append(b.errors, "undecodable Fetch.requestPaused: "+err.Error())
+				b.mu.Unlock()
+				continue
 			}
 			go b.decide(ev)
 		}
 	}()
 	go func() {
-		for ev, err := range exceptions {
-			if err != nil {
-				return
+		for raw := range exceptions {
+			var ev struct {
+				ExceptionDetails struct {
+					Text       string `json:"text"`
+					URL        string `json:"url"`
+					LineNumber int    `json:"lineNumber"`
+					Exception  *struct {
+						Description string `json:"description"`
+					} `json:"exception"`
+				} `json:"exceptionDetails"`
 			}
+			json.Unmarshal([]byte(raw), &ev)
 			d := ev.ExceptionDetails
 			msg := d.Text
 			if d.Exception != nil && d.Exception.Description != "" {
@@ -229,8 +245,21 @@ func newKioskBrowser(t *testing.T, clip string) *kioskBrowser {
 	return b
 }
 
+// pausedRequest is the part of Fetch.requestPaused the tests read.
+type pausedRequest struct {
+	RequestID fetch.RequestID `json:"requestId"`
+	Request   struct {
+		URL             string            `json:"url"`
+		Method          string            `json:"method"`
+		Headers         map[string]string `json:"headers"`
+		PostDataEntries []struct {
+			Bytes []byte `json:"bytes"` // base64 in the protocol
+		} `json:"postDataEntries"`
+	} `json:"request"`
+}
+
 // decide lets loopback requests through and fails every other one.
-func (b *kioskBrowser) decide(ev fetch.EventRequestPaused) {
+func (b *kioskBrowser) decide(ev pausedRequest) {
 	req := ev.Request
 	u, err := url.Parse(req.URL)
 	loopback := err == nil && (u.Scheme == "http" || u.Scheme == "ws") && u.Hostname() == "127.0.0.1"
@@ -239,7 +268,7 @@ func (b *kioskBrowser) decide(ev fetch.EventRequestPaused) {
 		b.blocked = append(b.blocked, req.URL)
 	} else if strings.HasPrefix(u.Path, "/v1/") {
 		if a, ok := req.Headers["Authorization"]; ok {
-			b.auth = append(b.auth, fmt.Sprint(a))
+			b.auth = append(b.auth, a)
 		}
 		if req.Method == http.MethodPost && u.Path == "/v1/liveness/sessions" {
 			var body []byte
@@ -301,8 +330,11 @@ func (b *kioskBrowser) waitFor(what string, timeout time.Duration, ok func(kiosk
 			return s
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("waited %v for %s; page: phase %q code %q text %q outcome %q %q; codes %v; errors %v",
-				timeout, what, s.Phase, s.Code, s.Text, s.OutcomeKind, s.OutcomeText, s.Codes, b.jsErrors())
+			b.mu.Lock()
+			frames, blocked := b.frames, b.blocked
+			b.mu.Unlock()
+			b.t.Fatalf("waited %v for %s; page: phase %q code %q text %q outcome %q %q; video %dx%d; codes %v; %d frames posted; blocked %v; errors %v",
+				timeout, what, s.Phase, s.Code, s.Text, s.OutcomeKind, s.OutcomeText, s.VideoW, s.VideoH, s.Codes, frames, blocked, b.jsErrors())
 		}
 		time.Sleep(150 * time.Millisecond)
 	}
@@ -320,6 +352,12 @@ func (b *kioskBrowser) screenshot(name string) string {
 	}
 	b.t.Logf("screenshot %s", p)
 	return p
+}
+
+func (b *kioskBrowser) frameCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.frames
 }
 
 func (b *kioskBrowser) jsErrors() []string {
@@ -436,6 +474,12 @@ func TestKioskPageRenders(t *testing.T) {
 			if s.Phase != "running" || s.Session == "" {
 				t.Errorf("%s: the page did not start a session: %+v", size.name, s)
 			}
+			// The test pattern has no face: the guidance of posted frames
+			// must say so (the page shows a code after two answers agree).
+			before := b.frameCount()
+			s = b.waitFor("guidance for posted frames", 20*time.Second, func(s kioskState) bool {
+				return b.frameCount() >= before+3 && slices.ContainsFunc(s.Codes, func(c shownCode) bool { return c.Code == "no_face" })
+			})
 			if s.Text == "" || s.Code == "starting" {
 				t.Errorf("%s: no instruction shown: %+v", size.name, s)
 			}
@@ -576,7 +620,20 @@ func TestKioskLivenessFlow(t *testing.T) {
 	}
 	b.checkClean(s)
 	if s.OutcomeKind != "success" {
-		t.Logf("note: the backend did not find the live clip REAL (outcome %q)", s.OutcomeKind)
+		// The verdict is the backend's; the page's part is to show it.
+		resp, err := http.Get(base + "/v1/liveness/sessions/" + url.PathEscape(s.Session))
+		if err == nil {
+			var v struct {
+				Status string `json:"status"`
+				Result struct {
+					Liveness map[string]any `json:"liveness"`
+					Reason   string         `json:"reason"`
+				} `json:"result"`
+			}
+			json.NewDecoder(resp.Body).Decode(&v)
+			resp.Body.Close()
+			t.Logf("note: the backend did not find the live clip REAL: status %s, liveness %v, reason %q", v.Status, v.Result.Liveness, v.Result.Reason)
+		}
 	}
 }
 

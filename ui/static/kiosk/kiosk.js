@@ -319,12 +319,23 @@
     r.t0 = performance.now();
     document.body.dataset.phase = "running";
     document.body.dataset.session = s.id;
+    // The session's own state says how many steps it has and what comes
+    // first; without it, count one step per challenge.
+    let v = null;
+    try {
+      const [c, got] = await request("GET", sessionPath(r), undefined, r.abort.signal);
+      if (c === 200 && got) v = got;
+    } catch (e) {
+      if (r !== run) return;
+    }
+    if (r !== run) return;
+    v = v || s;
     showGuidance(r, {
-      status: s.status,
-      step: s.step || 0,
-      steps: s.steps || (s.challenges || []).length,
-      progress: s.progress || 0,
-      instruction: s.instruction || { code: "center_face" },
+      status: v.status,
+      step: v.step || 0,
+      steps: v.steps || (v.challenges || []).length,
+      progress: v.progress || 0,
+      instruction: v.instruction && v.instruction.code ? v.instruction : { code: "center_face" },
       face: null,
     });
     if (r.finished) return;
