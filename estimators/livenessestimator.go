@@ -18,7 +18,10 @@ type LivenessEstimatorSettings struct {
 	// smaller faces get NOT_ENOUGH_DATA.
 	MinFaceSize float64 `yaml:"min_face_size"`
 	// MaxCut is the largest share of the face box that may lie outside the
-	// image (or within 1% of its edge) before the face gets NOT_ENOUGH_DATA.
+	// image before the face gets NOT_ENOUGH_DATA. A face whose eyes, nose
+	// tip or mouth lie outside the image gets it too. A tight face crop
+	// (the face filling the image, its box touching or passing the border)
+	// is judged.
 	MaxCut float64 `yaml:"max_cut"`
 }
 
@@ -35,7 +38,7 @@ type livenessEstimator struct {
 }
 
 func newLivenessEstimator(d Deps) (Estimator, error) {
-	set := LivenessEstimatorSettings{Threshold: 0.5, MinFaceSize: 48, MaxCut: 0.1}
+	set := LivenessEstimatorSettings{Threshold: 0.5, MinFaceSize: 48, MaxCut: 0.4}
 	if d.Settings != nil {
 		if err := d.Settings(livenessEstimatorService, &set); err != nil {
 			return nil, fmt.Errorf("settings: %w", err)
@@ -76,15 +79,23 @@ func (e *livenessEstimator) Process(ctx context.Context, s *Sample) error {
 	return nil
 }
 
-// enoughData reports whether a face is large enough and inside the frame.
+// enoughData reports whether a face is large enough and inside the frame
+// enough to judge: its box at least MinFaceSize on each side, at most
+// MaxCut of the box outside the image, and its eyes, nose tip and mouth
+// inside the image. Touching the border is no reason by itself: tight face
+// crops touch it on every side.
 func (e *livenessEstimator) enoughData(d face.Detection, w, h int) bool {
 	bw, bh := d.X2-d.X1, d.Y2-d.Y1
 	if bw < e.set.MinFaceSize || bh < e.set.MinFaceSize {
 		return false
 	}
-	edge := 0.01 * float64(max(w, h))
-	inW := min(d.X2, float64(w)-edge) - max(d.X1, edge)
-	inH := min(d.Y2, float64(h)-edge) - max(d.Y1, edge)
+	for _, k := range d.Keypoints[:4] { // eyes, nose tip, mouth centre
+		if k.X < 0 || k.Y < 0 || k.X > float64(w) || k.Y > float64(h) {
+			return false
+		}
+	}
+	inW := min(d.X2, float64(w)) - max(d.X1, 0)
+	inH := min(d.Y2, float64(h)) - max(d.Y1, 0)
 	if inW <= 0 || inH <= 0 {
 		return false
 	}
