@@ -37,11 +37,16 @@ import (
 // kioskClip is the live clip the flow test plays as the camera: the person
 // turns to their own left at 2-5.5 s and to their own right at 7.5-10.5 s
 // (../shared/kiosk/manifest.json lists those as image turn_right and
-// turn_left). kioskClipLoop is where the converted clip is cut, on a frontal
-// face, so Chromium's loop back to 0 s does not jump.
+// turn_left). The converted clip is cut at kioskClipCut, on a frontal face,
+// so Chromium's loop back to its start does not jump, and starts with
+// kioskClipLead seconds of frontal face (the clip's first 1.75 s forwards,
+// then backwards), so a daemon slow to answer its first frames still has
+// its frontal baseline before the first turn.
 const (
 	kioskClip     = "tranvanluyt_live.mp4"
-	kioskClipLoop = 11.5
+	kioskClipCut  = 11.5
+	kioskClipLead = 3.5
+	kioskClipLoop = kioskClipLead + kioskClipCut
 )
 
 // recorderJS runs before the page's own scripts: it records each
@@ -424,8 +429,9 @@ func checkLayout(t *testing.T, name string, s kioskState) {
 	}
 }
 
-// sessionsMounted reports whether the daemon serves liveness sessions.
-func sessionsMounted(t *testing.T, base string) bool {
+// requireSessions fails the test unless the daemon serves liveness
+// sessions, deleting the session it opens to find out.
+func requireSessions(t *testing.T, base string) {
 	t.Helper()
 	resp, err := http.Post(base+"/v1/liveness/sessions", "application/json", strings.NewReader(`{"source":"frames","timeout_s":5}`))
 	if err != nil {
@@ -434,16 +440,13 @@ func sessionsMounted(t *testing.T, base string) bool {
 	var s struct{ ID string }
 	json.NewDecoder(resp.Body).Decode(&s)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		return false
+	if resp.StatusCode != http.StatusCreated || s.ID == "" {
+		t.Fatalf("POST /v1/liveness/sessions answered %d: the daemon must serve the sessions the kiosk page opens", resp.StatusCode)
 	}
-	if s.ID != "" {
-		req, _ := http.NewRequest(http.MethodDelete, base+"/v1/liveness/sessions/"+url.PathEscape(s.ID), nil)
-		if r, err := http.DefaultClient.Do(req); err == nil {
-			r.Body.Close()
-		}
+	req, _ := http.NewRequest(http.MethodDelete, base+"/v1/liveness/sessions/"+url.PathEscape(s.ID), nil)
+	if r, err := http.DefaultClient.Do(req); err == nil {
+		r.Body.Close()
 	}
-	return true
 }
 
 // TestKioskPageRenders loads /kiosk in portrait 1080x1920 and landscape
@@ -456,10 +459,7 @@ func TestKioskPageRenders(t *testing.T) {
 	addr, stop := startDaemon(t, testConfig(t))
 	defer stop()
 	base := "http://" + addr
-	backend := sessionsMounted(t, base)
-	if !backend {
-		t.Log("the liveness sessions backend is not mounted: the page must show its service error")
-	}
+	requireSessions(t, base)
 	b := newKioskBrowser(t, "")
 	for _, size := range []struct {
 		name string
@@ -468,30 +468,26 @@ func TestKioskPageRenders(t *testing.T) {
 		b.viewport(size.w, size.h)
 		b.open(base + "/kiosk?challenges=blink,turn_left&timeout_s=15&token=t0ken&reset_s=0")
 		s := b.waitFor("the session request's answer", 20*time.Second, func(s kioskState) bool {
-			return s.Phase == "running" && (!backend || s.Code != "starting") || s.Phase == "error"
+			return s.Phase == "running" && s.Code != "starting" || s.Phase == "error"
 		})
-		if backend {
-			if s.Phase != "running" || s.Session == "" {
-				t.Errorf("%s: the page did not start a session: %+v", size.name, s)
-			}
-			// The test pattern has no face: the guidance of posted frames
-			// must say so (the page shows a code after two answers agree).
-			before := b.frameCount()
-			s = b.waitFor("guidance for posted frames", 20*time.Second, func(s kioskState) bool {
-				return b.frameCount() >= before+3 && slices.ContainsFunc(s.Codes, func(c shownCode) bool { return c.Code == "no_face" })
-			})
-			if s.Text == "" || s.Code == "starting" {
-				t.Errorf("%s: no instruction shown: %+v", size.name, s)
-			}
-			checkLayout(t, size.name, s)
-			if s.VideoW == 0 || s.VideoH == 0 {
-				t.Errorf("%s: the camera preview has no picture", size.name)
-			}
-		} else if s.Phase != "error" || s.OutcomeKind != "error" || s.OutcomeText == "" {
-			t.Errorf("%s: without a sessions backend the page must say the service is unavailable: %+v", size.name, s)
+		if s.Phase != "running" || s.Session == "" {
+			t.Fatalf("%s: the page did not start a session: %+v", size.name, s)
 		}
-		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector("#oval .ring") !== null`)); err != nil {
-			t.Error(err)
+		// The test pattern has no face: the guidance of posted frames must
+		// say so (the page shows a code once two answers agree).
+		before := b.frameCount()
+		s = b.waitFor("guidance for posted frames", 20*time.Second, func(s kioskState) bool {
+			return b.frameCount() >= before+3 && slices.ContainsFunc(s.Codes, func(c shownCode) bool { return c.Code == "no_face" })
+		})
+		if s.Text == "" || s.Code == "starting" {
+			t.Errorf("%s: no instruction shown: %+v", size.name, s)
+		}
+		checkLayout(t, size.name, s)
+		if s.VideoW == 0 || s.VideoH == 0 {
+			t.Errorf("%s: the camera preview has no picture", size.name)
+		}
+		if ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector("#oval .ring .ring-track") !== null`)); err != nil || !ok {
+			t.Errorf("%s: the oval guide is missing (%v)", size.name, err)
 		}
 		if strings.Contains(s.Text, "t0ken") || strings.Contains(fmt.Sprint(s), "t0ken") {
 			t.Errorf("%s: the token shows on the page", size.name)
@@ -525,7 +521,8 @@ func TestKioskPageRenders(t *testing.T) {
 }
 
 // y4mClip converts ../shared/kiosk/<name> into a .y4m file Chromium can play
-// as a fake camera: 480 px high, 15 fps, cut at kioskClipLoop seconds.
+// as a fake camera: 480 px high, 15 fps, cut at kioskClipCut seconds and led
+// by kioskClipLead seconds of its frontal start.
 func y4mClip(t *testing.T, name string) string {
 	t.Helper()
 	ffmpeg, err := exec.LookPath("ffmpeg")
@@ -537,8 +534,12 @@ func y4mClip(t *testing.T, name string) string {
 		t.Skipf("the kiosk clips are not here (%v): the flow test needs ../shared/kiosk", err)
 	}
 	out := filepath.Join(t.TempDir(), strings.TrimSuffix(name, filepath.Ext(name))+".y4m")
-	cmd := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-y", "-i", src, "-t", fmt.Sprint(kioskClipLoop),
-		"-vf", "scale=-2:480,fps=15", "-pix_fmt", "yuv420p", "-an", "-f", "yuv4mpegpipe", out)
+	half := fmt.Sprint(kioskClipLead / 2)
+	graph := "[0:v]trim=0:" + fmt.Sprint(kioskClipCut) + ",setpts=PTS-STARTPTS,scale=-2:480,fps=15,split=3[a][b][c];" +
+		"[a]trim=0:" + half + ",setpts=PTS-STARTPTS[fwd];[b]trim=0:" + half + ",setpts=PTS-STARTPTS,reverse[back];" +
+		"[fwd][back][c]concat=n=3:v=1[out]"
+	cmd := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-y", "-i", src, "-filter_complex", graph, "-map", "[out]",
+		"-pix_fmt", "yuv420p", "-an", "-f", "yuv4mpegpipe", out)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, msg)
 	}
@@ -557,9 +558,7 @@ func TestKioskLivenessFlow(t *testing.T) {
 	addr, stop := startDaemon(t, testConfig(t))
 	defer stop()
 	base := "http://" + addr
-	if !sessionsMounted(t, base) {
-		t.Skip("the daemon does not serve /v1/liveness/sessions yet (the sessions backend is not mounted)")
-	}
+	requireSessions(t, base)
 	b := newKioskBrowser(t, clip)
 	b.viewport(1080, 1920)
 	b.open(base + "/kiosk?challenges=turn_left,turn_right&timeout_s=60&reset_s=0")
@@ -612,8 +611,8 @@ func TestKioskLivenessFlow(t *testing.T) {
 	// turn_left is done (turn_right asked) while, or just after, the clip
 	// turns to the person's own left; mirrored frames would finish it in
 	// the clip's right turn instead.
-	if at := modLoop(s.Codes[right].VideoS); at < 2.0 || at > 7.5 {
-		t.Errorf("turn_left was accepted at %.2f s of the clip's %.1f s loop, outside the left turn (2-5.5 s, plus latency)", at, kioskClipLoop)
+	if at := modLoop(s.Codes[right].VideoS) - kioskClipLead; at < 2.0 || at > 7.5 {
+		t.Errorf("turn_left was accepted at %.2f s of the original clip, outside its left turn (2-5.5 s, plus latency)", at)
 	}
 	if frames < 10 {
 		t.Errorf("only %d frames were posted", frames)
