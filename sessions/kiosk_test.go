@@ -259,7 +259,8 @@ func TestKioskStillFrameFails(t *testing.T) {
 // to the person's own left at 2-5.5 s, before turn_left is asked (once the
 // turn to their right at 7.5-10.5 s is done), and never again after.
 func TestKioskChallengeBeforeAskedDoesNotCount(t *testing.T) {
-	srv, _, _ := kioskServer(t, nil)
+	// The clip comes back from its turn to the right at 10.8 s.
+	srv, _, _ := kioskServer(t, func(c *Config) { c.ChallengeTimeout = 12 * time.Second })
 	dir, _ := kioskClips(t)
 	s := createSession(t, srv, `{"challenges": ["turn_right", "turn_left"], "timeout_s": 60}`)
 	g, codes := runSession(t, srv, dir, s.ID, clipPart{file: "tranvanluyt_live.mp4"},
