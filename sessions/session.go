@@ -88,6 +88,9 @@ type evidence struct {
 	// face's shape since (see shapeOf).
 	firstLandmarks *[6][2]float64
 	maxMotion      float64
+	// eyeMin and eyeMax bound the eye aperture seen: a blink changes it as
+	// no picture can.
+	eyeMin, eyeMax float64
 	// best is the judged frame most worth verifying.
 	best        []float32
 	bestQuality float64
@@ -138,6 +141,10 @@ const (
 	// minMotion is the change of the face's shape (in eye distances) below
 	// which a session's face never moved: a still picture.
 	minMotion = 0.03
+	// minEyeRange is the spread of the eye aperture (1 - smallest/largest)
+	// that shows eyes closing, as a blink does; the mesh wavers by a few
+	// percent on a still face.
+	minEyeRange = 0.25
 	// judgedYaw bounds the faces passive liveness and templates read.
 	judgedYaw = 25.0
 )
@@ -242,6 +249,12 @@ func (s *session) judge(f *FaceFigures, cal *facetemplate.Calibration) {
 		if s.ev.best == nil || q > s.ev.bestQuality {
 			s.ev.best, s.ev.bestQuality = f.Embedding, q
 		}
+	}
+	if f.EyeOpen > 0 {
+		if s.ev.eyeMax == 0 || f.EyeOpen < s.ev.eyeMin {
+			s.ev.eyeMin = f.EyeOpen
+		}
+		s.ev.eyeMax = math.Max(s.ev.eyeMax, f.EyeOpen)
 	}
 	lm, ok := shapeOf(f.Landmarks)
 	if !ok {
@@ -407,9 +420,13 @@ func (s *session) decide(cfg *Config, cal *facetemplate.Calibration, status Stat
 		}
 	}
 
-	// A still picture never moves.
-	motionOK := s.ev.judged < 2 || s.ev.maxMotion >= minMotion
-	checks["motion"] = map[string]any{"passed": motionOK, "max_landmark_motion": round3(s.ev.maxMotion)}
+	// A still picture never moves: neither the face's shape nor its eyes.
+	eyeRange := 0.0
+	if s.ev.eyeMax > 0 {
+		eyeRange = 1 - s.ev.eyeMin/s.ev.eyeMax
+	}
+	motionOK := s.ev.judged < 2 || s.ev.maxMotion >= minMotion || eyeRange >= minEyeRange
+	checks["motion"] = map[string]any{"passed": motionOK, "max_shape_change": round3(s.ev.maxMotion), "eye_aperture_range": round3(eyeRange)}
 	if !motionOK {
 		fail("the face never moved: a still picture")
 	}
