@@ -102,6 +102,7 @@ func (a *analyser) analyse(ctx context.Context, f *frame) {
 	c.analyzed.Add(1)
 	c.analysisFPS.tick(time.Now())
 
+	c.tap.offer(f, dets)
 	up := a.tracker.Update(f.time, dets)
 	for _, m := range up.Matched {
 		s := a.shots[m.Track.ID]

@@ -91,6 +91,7 @@ type Camera struct {
 	log  *slog.Logger
 	ids  *idGen
 	slot *slot
+	tap  *tap // analysed frames for previews and kiosk sessions
 
 	cancel       context.CancelFunc
 	cancelDrain  context.CancelFunc
@@ -139,7 +140,7 @@ func StartCamera(cfg Config, an Analysis, opts Options) (*Camera, error) {
 	drainCtx, cancelDrain := context.WithCancel(context.Background())
 	now := time.Now()
 	c := &Camera{
-		cfg: cfg, src: src, an: an, opts: opts, ids: opts.ids, slot: newSlot(),
+		cfg: cfg, src: src, an: an, opts: opts, ids: opts.ids, slot: newSlot(), tap: newTap(),
 		log:    opts.Logger.With("camera", cfg.ID),
 		cancel: cancel, cancelDrain: cancelDrain, drainCtx: drainCtx,
 		events:       make(chan Event, cfg.Events.QueueSize),
@@ -157,6 +158,7 @@ func StartCamera(cfg Config, an Analysis, opts Options) (*Camera, error) {
 	go func() {
 		defer close(c.analysisDone)
 		defer close(c.events)
+		defer c.tap.close()
 		c.analysisLoop(ctx)
 	}()
 	go func() {

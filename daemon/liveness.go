@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"imageapid/camera"
 	"imageapid/daemon/config"
 	"imageapid/daemon/mqtt"
 	"imageapid/estimators"
@@ -36,4 +37,14 @@ func (l livenessSink) SessionFinished(_ context.Context, f sessions.Finished) er
 		sum.Value, sum.Reason = f.Result.Liveness.Value, f.Result.Reason
 	}
 	return l.pub.PublishLiveness(f.ID, f, sum)
+}
+
+// Subscribe hands a running camera's analysed frames to a kiosk session or
+// a preview.
+func (ap *appliance) Subscribe(cameraID string, maxFPS float64) (*camera.Subscription, error) {
+	c, ok := ap.cameras.Camera(cameraID)
+	if !ok {
+		return nil, fmt.Errorf("no camera %q", cameraID)
+	}
+	return c.Subscribe(maxFPS)
 }

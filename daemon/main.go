@@ -179,7 +179,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	if err := a.metrics.Register(metrics.Appliance{Cameras: ap.cameras.Stats, MQTT: mqttStats}); err != nil {
 		log.Warn("register appliance metrics", "err", err)
 	}
-	kiosk, err := sessions.NewManager(cfg.Sessions, a.liveness, livenessSink{pub: ap.pub}, log)
+	kiosk, err := sessions.NewManager(cfg.Sessions, a.liveness, livenessSink{pub: ap.pub}, ap, log)
 	if err != nil {
 		ap.close(context.Background())
 		ln.Close()
@@ -202,6 +202,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithHandler("/kiosk", webUI),
 		api.WithHandler(sessions.Prefix, kioskRoutes),
 		api.WithPrefixHandler(sessions.Prefix+"/", kioskRoutes),
+		api.WithPrefixHandler(ui.StreamPrefix, ui.StreamHandler(ap, ui.DefaultStreamOptions())),
 		api.WithPrefixHandler(ui.AssetPrefix, webUI),
 	)
 	httpServer := &http.Server{

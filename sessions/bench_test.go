@@ -21,7 +21,7 @@ func BenchmarkSessionFrame(b *testing.B) {
 	defer frame.Close()
 	gocv.Resize(img, &frame, image.Pt(640, 480), 0, 0, gocv.InterpolationArea)
 	cfg := DefaultConfig()
-	m, err := NewManager(cfg, testAnalyzer(b), nil, nil)
+	m, err := NewManager(cfg, testAnalyzer(b), nil, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func kioskServer(t *testing.T, mutate func(*Config)) (*httptest.Server, *Manager
 		mutate(&cfg)
 	}
 	sink := &recordingSink{}
-	m, err := NewManager(cfg, testAnalyzer(t), sink, nil)
+	m, err := NewManager(cfg, testAnalyzer(t), sink, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

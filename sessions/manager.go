@@ -22,10 +22,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"imageapid/camera"
 )
 
 // Errors the routes map to HTTP statuses.
@@ -53,6 +56,11 @@ type Finished struct {
 	Finished   time.Time `json:"finished"`
 }
 
+// Cameras hands a camera's analysed frames to camera-mode sessions.
+type Cameras interface {
+	Subscribe(cameraID string, maxFPS float64) (*camera.Subscription, error)
+}
+
 // Manager holds the open and recently finished sessions. It is safe for
 // concurrent use.
 type Manager struct {
@@ -61,6 +69,13 @@ type Manager struct {
 	sink     ResultSink
 	log      *slog.Logger
 	now      func() time.Time
+	cameras  Cameras // nil: camera sources are refused
+
+	// feeds are the goroutines reading cameras for camera-mode sessions;
+	// stop ends them.
+	ctx   context.Context
+	stop  context.CancelFunc
+	feeds sync.WaitGroup
 
 	mu       sync.Mutex
 	sessions map[string]*entry
@@ -73,21 +88,29 @@ type entry struct {
 	mu   sync.Mutex
 	s    *session
 	subs map[chan Guidance]struct{}
+	// done is closed when the session has finished and its sink was told.
+	done chan struct{}
 }
 
 // maxSubscribers bounds the event streams of one session.
 const maxSubscribers = 4
 
-// NewManager returns a manager; call Run to expire and forget sessions.
-func NewManager(cfg Config, a *Analyzer, sink ResultSink, log *slog.Logger) (*Manager, error) {
+// NewManager returns a manager; call Run to expire and forget sessions
+// (and, when it returns, to stop the camera feeds). cams may be nil.
+func NewManager(cfg Config, a *Analyzer, sink ResultSink, cams Cameras, log *slog.Logger) (*Manager, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, analyzer: a, sink: sink, log: log, now: time.Now, sessions: map[string]*entry{}}, nil
+	ctx, stop := context.WithCancel(context.Background())
+	return &Manager{cfg: cfg, analyzer: a, sink: sink, cameras: cams, log: log, now: time.Now,
+		sessions: map[string]*entry{}, ctx: ctx, stop: stop}, nil
 }
+
+// cameraFPS is how often a camera-mode session analyses a frame.
+const cameraFPS = 10
 
 // Config is the manager's configuration.
 func (m *Manager) Config() Config { return m.cfg }
@@ -117,8 +140,13 @@ func (m *Manager) Create(req Request) (Created, error) {
 	if req.Source == "" {
 		req.Source = "frames"
 	}
-	if req.Source != "frames" {
-		return Created{}, fmt.Errorf("%w: source %q: only \"frames\" is served (camera sources are not available on this daemon)", ErrBadInput, req.Source)
+	cameraID, isCamera := strings.CutPrefix(req.Source, "camera:")
+	switch {
+	case req.Source == "frames":
+	case isCamera && m.cameras == nil:
+		return Created{}, fmt.Errorf("%w: source %q: this daemon has no cameras", ErrBadInput, req.Source)
+	case !isCamera || cameraID == "":
+		return Created{}, fmt.Errorf("%w: source %q is not \"frames\" or \"camera:<id>\"", ErrBadInput, req.Source)
 	}
 	timeout := m.cfg.Timeout
 	if req.Timeout != 0 {
@@ -166,8 +194,53 @@ func (m *Manager) Create(req Request) (Created, error) {
 	if open >= m.cfg.MaxOpen {
 		return Created{}, fmt.Errorf("%w: %d sessions are open (the limit is %d)", ErrTooMany, open, m.cfg.MaxOpen)
 	}
-	m.sessions[id] = &entry{s: s, subs: map[chan Guidance]struct{}{}}
+	e := &entry{s: s, subs: map[chan Guidance]struct{}{}, done: make(chan struct{})}
+	if isCamera {
+		sub, err := m.cameras.Subscribe(cameraID, cameraFPS)
+		if err != nil {
+			return Created{}, fmt.Errorf("%w: source %q: %v", ErrBadInput, req.Source, err)
+		}
+		m.feeds.Add(1)
+		go m.feed(e, sub)
+	}
+	m.sessions[id] = e
 	return Created{ID: id, Status: Waiting, Source: s.source, Challenges: s.challenges, ExpiresAt: s.expires.UTC()}, nil
+}
+
+// feed analyses a camera's frames for a camera-mode session until the
+// session finishes, the camera stops or the manager does.
+func (m *Manager) feed(e *entry, sub *camera.Subscription) {
+	defer m.feeds.Done()
+	defer sub.Close()
+	id, created := e.s.id, e.s.created
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-e.done:
+			return
+		case f, ok := <-sub.Frames():
+			if !ok {
+				e.mu.Lock()
+				ended := m.endLocked(e, Failed, "the camera stopped")
+				e.mu.Unlock()
+				if ended {
+					m.finish(m.ctx, e)
+				}
+				return
+			}
+			ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+			g, err := m.Frame(ctx, id, f.Mat, max(0, f.Time.Sub(created).Milliseconds()))
+			cancel()
+			f.Mat.Close()
+			if errors.Is(err, ErrFinished) || g.Status.Finished() {
+				return
+			}
+			if err != nil {
+				m.log.Warn("liveness session: camera frame", "session", id, "err", err)
+			}
+		}
+	}
 }
 
 // expiryGrace is how much longer than its time limit a session lives on the
@@ -306,6 +379,7 @@ func (m *Manager) finish(ctx context.Context, e *entry) {
 		close(ch)
 		delete(e.subs, ch)
 	}
+	close(e.done)
 	e.mu.Unlock()
 	m.log.Info("liveness session finished", "session", f.ID, "status", f.Status, "reason", f.Result.Reason, "frames", f.Result.Frames)
 	if m.sink != nil {
@@ -378,6 +452,8 @@ func (m *Manager) entry(id string) (*entry, error) {
 func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	defer m.feeds.Wait()
+	defer m.stop()
 	for {
 		select {
 		case <-ctx.Done():

@@ -83,7 +83,7 @@ func run(kiosk, manifest, dir string, every int) error {
 	cfg := sessions.DefaultConfig()
 	cfg.ChallengeTimeout = 10 * time.Second
 	cfg.MaxTimeout = 5 * time.Minute
-	mgr, err := sessions.NewManager(cfg, a, nil, log)
+	mgr, err := sessions.NewManager(cfg, a, nil, nil, log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,199 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"imageapid/camera"
+)
+
+// FrameSource hands out a camera's analysed frames (the daemon's cameras).
+type FrameSource interface {
+	Subscribe(cameraID string, maxFPS float64) (*camera.Subscription, error)
+}
+
+// StreamOptions bound the camera previews.
+type StreamOptions struct {
+	// MaxFPS caps a preview's frame rate; MaxWidth its width in pixels.
+	MaxFPS   float64
+	MaxWidth int
+	// MaxClients caps the previews open on one camera at once.
+	MaxClients int
+	// Wait is how long a snapshot waits for a frame.
+	Wait time.Duration
+}
+
+// DefaultStreamOptions: 5 frames/s, 640 pixels wide, 3 previews a camera.
+func DefaultStreamOptions() StreamOptions {
+	return StreamOptions{MaxFPS: 5, MaxWidth: 640, MaxClients: 3, Wait: 5 * time.Second}
+}
+
+// StreamPrefix is where the camera previews live.
+const StreamPrefix = "/v1/cameras/"
+
+// StreamHandler serves, from the frames the camera pipeline analyses:
+//
+//	GET /v1/cameras/{id}/stream        MJPEG (multipart/x-mixed-replace), ?overlay=0 without boxes
+//	GET /v1/cameras/{id}/snapshot.jpg  the next analysed frame, ?overlay=1 with boxes
+//
+// A preview costs nothing while nobody watches (the camera copies frames
+// only for subscribers) and never writes a frame to disk.
+func StreamHandler(src FrameSource, opts StreamOptions) http.Handler {
+	return &streams{src: src, opts: opts, open: map[string]int{}}
+}
+
+type streams struct {
+	src  FrameSource
+	opts StreamOptions
+	mu   sync.Mutex
+	open map[string]int
+}
+
+func (s *streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, StreamPrefix), "/"), "/")
+	if len(parts) != 2 || parts[0] == "" || (parts[1] != "stream" && parts[1] != "snapshot.jpg") {
+		detail(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		detail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		return
+	}
+	id := parts[0]
+	if parts[1] == "snapshot.jpg" {
+		s.snapshot(w, r, id, r.URL.Query().Get("overlay") == "1")
+		return
+	}
+	s.stream(w, r, id, r.URL.Query().Get("overlay") != "0")
+}
+
+func (s *streams) snapshot(w http.ResponseWriter, r *http.Request, id string, overlay bool) {
+	sub, err := s.src.Subscribe(id, 0)
+	if err != nil {
+		detail(w, http.StatusNotFound, err.Error())
+		return
+	}
+	defer sub.Close()
+	t := time.NewTimer(s.opts.Wait)
+	defer t.Stop()
+	select {
+	case f, ok := <-sub.Frames():
+		if !ok {
+			detail(w, http.StatusServiceUnavailable, "the camera stopped")
+			return
+		}
+		defer f.Mat.Close()
+		b, err := s.encode(f, overlay)
+		if err != nil {
+			detail(w, http.StatusInternalServerError, "could not encode the frame")
+			return
+		}
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(b)
+	case <-t.C:
+		detail(w, http.StatusServiceUnavailable, fmt.Sprintf("no frame from camera %s within %v", id, s.opts.Wait))
+	case <-r.Context().Done():
+	}
+}
+
+func (s *streams) stream(w http.ResponseWriter, r *http.Request, id string, overlay bool) {
+	s.mu.Lock()
+	if s.open[id] >= s.opts.MaxClients {
+		s.mu.Unlock()
+		detail(w, http.StatusTooManyRequests, fmt.Sprintf("camera %s has %d previews open (the limit)", id, s.opts.MaxClients))
+		return
+	}
+	s.open[id]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.open[id]--
+		s.mu.Unlock()
+	}()
+	sub, err := s.src.Subscribe(id, s.opts.MaxFPS)
+	if err != nil {
+		detail(w, http.StatusNotFound, err.Error())
+		return
+	}
+	defer sub.Close()
+	const boundary = "imageapidframe"
+	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+boundary)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case f, ok := <-sub.Frames():
+			if !ok {
+				return
+			}
+			b, err := s.encode(f, overlay)
+			f.Mat.Close()
+			if err != nil {
+				return
+			}
+			if _, err := fmt.Fprintf(w, "--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", boundary, len(b)); err != nil {
+				return
+			}
+			if _, err := w.Write(append(b, '\r', '\n')); err != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+	}
+}
+
+// overlayColours are the box colours (BGR) by detection class.
+var overlayColours = map[string]color.RGBA{
+	camera.ClassFace: {R: 80, G: 220, B: 80, A: 255},
+	camera.ClassBody: {R: 240, G: 170, B: 40, A: 255},
+}
+
+// encode scales the frame to the preview width, draws the detections when
+// asked, and encodes it as JPEG.
+func (s *streams) encode(f camera.Frame, overlay bool) ([]byte, error) {
+	img := f.Mat
+	if s.opts.MaxWidth > 0 && img.Cols() > s.opts.MaxWidth {
+		small := gocv.NewMat()
+		defer small.Close()
+		h := img.Rows() * s.opts.MaxWidth / img.Cols()
+		gocv.Resize(img, &small, image.Pt(s.opts.MaxWidth, h), 0, 0, gocv.InterpolationArea)
+		img = small
+	}
+	if overlay && len(f.Detections) > 0 { // img is this subscriber's own copy
+		w, h := img.Cols(), img.Rows()
+		for _, d := range f.Detections {
+			col, ok := overlayColours[d.Class]
+			if !ok {
+				col = color.RGBA{R: 200, G: 200, B: 200, A: 255}
+			}
+			gocv.Rectangle(&img, d.Box.Pixels(w, h), col, 2)
+		}
+	}
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, 80})
+	if err != nil {
+		return nil, err
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...), nil
+}
+
+func detail(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"detail": msg})
+}
