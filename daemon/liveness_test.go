@@ -149,4 +149,19 @@ func TestLivenessSessionOverMosquitto(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"status":"succeeded"`) || !strings.Contains(string(b), `"result"`) {
 		t.Errorf("GET session: %d %s", resp.StatusCode, b)
 	}
+
+	// The routes are in the OpenAPI document.
+	resp, err = http.Get(base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Paths map[string]any }
+	json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	for _, p := range []string{"/v1/liveness/sessions", "/v1/liveness/sessions/{id}", "/v1/liveness/sessions/{id}/frames",
+		"/v1/liveness/sessions/{id}/events", "/kiosk", "/v1/cameras/{id}/stream", "/v1/cameras/{id}/snapshot.jpg"} {
+		if doc.Paths[p] == nil {
+			t.Errorf("openapi.json lacks %s", p)
+		}
+	}
 }

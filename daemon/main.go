@@ -203,6 +203,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithHandler(sessions.Prefix, kioskRoutes),
 		api.WithPrefixHandler(sessions.Prefix+"/", kioskRoutes),
 		api.WithPrefixHandler(ui.StreamPrefix, ui.StreamHandler(ap, ui.DefaultStreamOptions())),
+		api.WithOpenAPIPaths(sessions.OpenAPIPaths()),
+		api.WithOpenAPIPaths(ui.OpenAPIPaths()),
 		api.WithPrefixHandler(ui.AssetPrefix, webUI),
 	)
 	httpServer := &http.Server{

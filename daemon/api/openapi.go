@@ -76,6 +76,9 @@ func (s *Server) openAPI() map[string]any {
 			"200": map[string]any{"description": "OK"}, "503": map[string]any{"description": "Not ready"},
 		}}}
 	}
+	for k, v := range s.extraPaths {
+		paths[k] = v
+	}
 	paths["/healthz"] = probe("The process is up")
 	paths["/readyz"] = probe("Models are loaded and the services answer")
 	return map[string]any{

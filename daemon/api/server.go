@@ -38,6 +38,7 @@ type Server struct {
 	ready      atomic.Bool
 	readyInfo  atomic.Value // func() map[string]any
 	extra      map[string]http.Handler
+	extraPaths map[string]any
 	prefixes   []prefixHandler
 	observe    func(route string, status int, d time.Duration)
 	version    string
@@ -80,6 +81,16 @@ func WithObserver(f func(route string, status int, d time.Duration)) Option {
 	return func(s *Server) { s.observe = f }
 }
 
+// WithOpenAPIPaths adds path items (OpenAPI 3 objects keyed by path) that
+// the routes of WithHandler and WithPrefixHandler serve to /openapi.json.
+func WithOpenAPIPaths(paths map[string]any) Option {
+	return func(s *Server) {
+		for k, v := range paths {
+			s.extraPaths[k] = v
+		}
+	}
+}
+
 // WithVersion sets the version reported by /openapi.json.
 func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
 
@@ -92,6 +103,7 @@ func New(cfg Config, log *slog.Logger, ests []estimators.Estimator, opts ...Opti
 		estimators: map[string]estimators.Estimator{},
 		slots:      make(chan struct{}, cfg.MaxConcurrent),
 		extra:      map[string]http.Handler{},
+		extraPaths: map[string]any{},
 		version:    "dev",
 	}
 	for _, e := range ests {
