@@ -165,6 +165,8 @@ func (s *session) plan(cfg *Config, t time.Duration) What {
 func (s *session) frame(cfg *Config, obs Observation, t time.Duration, cal *facetemplate.Calibration) Guidance {
 	if !s.started {
 		s.started, s.t0, s.size = true, t, [2]int{obs.Width, obs.Height}
+	}
+	if obs.Face != nil && s.status == Waiting {
 		s.status = Running
 	}
 	s.last = t
@@ -190,9 +192,9 @@ func (s *session) frame(cfg *Config, obs Observation, t time.Duration, cal *face
 		return s.finishFrame(cfg, g, t, cal)
 	}
 	if math.Abs(f.Yaw-s.base.yaw) < judgedYaw {
-		s.judge(f, cal)
+		s.judge(f)
 	}
-	g.Instruction = s.advance(cfg, f, t)
+	g.Instruction = s.advance(f, t)
 	return s.finishFrame(cfg, g, t, cal)
 }
 
@@ -220,7 +222,7 @@ func (s *session) breakTrack(why string) {
 }
 
 // judge adds a gated, near-frontal frame's passive and template figures.
-func (s *session) judge(f *FaceFigures, cal *facetemplate.Calibration) {
+func (s *session) judge(f *FaceFigures) {
 	s.ev.judged++
 	if !math.IsNaN(f.PassiveTexture) && !math.IsNaN(f.PassiveDeep) {
 		s.ev.texture = append(s.ev.texture, f.PassiveTexture)
@@ -271,7 +273,7 @@ func (s *session) judge(f *FaceFigures, cal *facetemplate.Calibration) {
 }
 
 // advance runs the steps: the frontal baseline, then each challenge.
-func (s *session) advance(cfg *Config, f *FaceFigures, t time.Duration) Instruction {
+func (s *session) advance(f *FaceFigures, t time.Duration) Instruction {
 	if s.step == 0 {
 		zero := baseline{}
 		if !zero.isFrontal(f) {
@@ -350,11 +352,12 @@ func (s *session) decide(cfg *Config, cal *facetemplate.Calibration, status Stat
 		return
 	}
 	checks := map[string]any{}
-	hardFail := ""
+	hardFail, failures := "", 0
 	fail := func(why string) {
 		if hardFail == "" {
 			hardFail = why
 		}
+		failures++
 	}
 
 	// Challenges.
@@ -431,12 +434,14 @@ func (s *session) decide(cfg *Config, cal *facetemplate.Calibration, status Stat
 		fail("the face never moved: a still picture")
 	}
 
+	// Confidence is that of the verdict: p for REAL; for FAKE 1-p, and at
+	// least even when a check other than passive liveness failed (those
+	// are not probabilities but they are not guesses either).
 	value, conf := "REAL", p
 	if hardFail != "" || status != "" {
-		value = "FAKE"
-		conf = math.Min(p, 1-p)
-		if hardFail != "" && (status == "" || status == Failed) {
-			conf = 1 - math.Min(p, 0.5)
+		value, conf = "FAKE", 1-p
+		if hardFail != "" && (passOK || failures > 1) {
+			conf = math.Max(conf, 0.5)
 		}
 	}
 	res := &Result{
