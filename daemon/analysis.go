@@ -213,9 +213,9 @@ func (s *strided) Detect(ctx context.Context, frame gocv.Mat) ([]camera.Detectio
 }
 
 // cameraFaceConfig tunes the face pipeline for video frames: the extra
-// passes that find tiny or border-cut faces in still photos cost several
-// detector runs per frame, which a camera cannot afford.
+// passes that find tiny, border-cut or close-up faces in still photos cost
+// several detector runs per frame, which a camera cannot afford.
 func cameraFaceConfig(c face.Config) face.Config {
-	c.Tiling, c.BorderPass = "off", "off"
+	c.Tiling, c.BorderPass, c.CloseUp = "off", "off", "off"
 	return c
 }

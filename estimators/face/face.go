@@ -79,6 +79,11 @@ type Config struct {
 	// whole-image pass found no face or a face touching the border;
 	// "always" and "off" as for Tiling.
 	BorderPass string `yaml:"border_pass"`
+	// CloseUp adds passes for faces that fill the frame or are cut by it
+	// (tight crops, thumbnails; see closeup.go): "auto" (default) runs them
+	// only when every other pass found no face; "always" and "off" as for
+	// Tiling.
+	CloseUp string `yaml:"close_up"`
 	// RefineMesh runs the mesh a second time on the ROI computed from the
 	// first mesh (MediaPipe's tracking ROI): "on" or "off" (default on).
 	RefineMesh string `yaml:"refine_mesh"`
@@ -116,7 +121,7 @@ func (c Config) withDefaults() (Config, error) {
 	for _, o := range []struct {
 		name string
 		v    *string
-	}{{"tiling", &c.Tiling}, {"border_pass", &c.BorderPass}} {
+	}{{"tiling", &c.Tiling}, {"border_pass", &c.BorderPass}, {"close_up", &c.CloseUp}} {
 		switch *o.v {
 		case "":
 			*o.v = "auto"
@@ -142,6 +147,10 @@ type Pipeline struct {
 	mesh     *meshModel
 	geometry *canonicalFace
 	passes   passCounter
+
+	// shortRange is the short-range model for the close-up passes (the
+	// detector itself when that is the short-range model).
+	shortRange *blazeFace
 }
 
 // New loads the pipeline's models from the runtime.
@@ -162,6 +171,12 @@ func New(rt *models.Runtime, cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("face pipeline: %w", err)
 	}
+	short := det
+	if cfg.Detector != "short_range" && cfg.CloseUp != "off" {
+		if short, err = newBlazeFace(rt, "face_detection_short_range", 128, shortRangeAnchors()); err != nil {
+			return nil, fmt.Errorf("face pipeline: close-up passes: %w", err)
+		}
+	}
 	mesh, err := newMeshModel(rt)
 	if err != nil {
 		return nil, fmt.Errorf("face pipeline: %w", err)
@@ -170,7 +185,7 @@ func New(rt *models.Runtime, cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("face pipeline: %w", err)
 	}
-	return &Pipeline{cfg: cfg, detector: det, mesh: mesh, geometry: geo}, nil
+	return &Pipeline{cfg: cfg, detector: det, shortRange: short, mesh: mesh, geometry: geo}, nil
 }
 
 // loadGeometry reads the canonical face from path when set, else from the runtime.
@@ -253,6 +268,13 @@ func (p *Pipeline) Detect(ctx context.Context, img gocv.Mat) ([]Detection, error
 			return nil, fmt.Errorf("face detection: %w", err)
 		}
 		all = append(all, dropCut(dets, t, w, h)...)
+	}
+	if p.wantCloseUp(all) {
+		dets, err := p.closeUp(ctx, img)
+		if err != nil {
+			return nil, fmt.Errorf("face detection: %w", err)
+		}
+		all = append(all, dets...)
 	}
 	out := weightedNMS(all, nmsThreshold)
 	out = dropDegenerate(out)

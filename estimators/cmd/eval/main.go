@@ -44,6 +44,7 @@ type task func(ctx context.Context, e *env) error
 
 var tasks = map[string]task{
 	"bodies":       evalBodies,
+	"detection":    evalDetection,
 	"verification": evalVerification,
 	"attributes":   evalAttributes,
 }
