@@ -157,7 +157,7 @@ func (s *streams) stream(w http.ResponseWriter, r *http.Request, id string, over
 	}
 }
 
-// overlayColours are the box colours (BGR) by detection class.
+// overlayColours are the box colours by detection class.
 var overlayColours = map[string]color.RGBA{
 	camera.ClassFace: {R: 80, G: 220, B: 80, A: 255},
 	camera.ClassBody: {R: 240, G: 170, B: 40, A: 255},
