@@ -555,7 +555,11 @@ func y4mClip(t *testing.T, name string) string {
 func TestKioskLivenessFlow(t *testing.T) {
 	needChromium(t)
 	clip := y4mClip(t, kioskClip)
-	addr, stop := startDaemon(t, testConfig(t))
+	cfg := testConfig(t)
+	// The clip's person turns slowly: asked at about 1 s of the preview,
+	// the first turn comes back to frontal at 9.5 s, past the default 8 s.
+	cfg.Sessions.ChallengeTimeout = 12 * time.Second
+	addr, stop := startDaemon(t, cfg)
 	defer stop()
 	base := "http://" + addr
 	requireSessions(t, base)
