@@ -35,7 +35,7 @@ func TestMaskHeadReproduces(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	p, err := face.New(rt, face.Config{GeometryFile: filepath.Join(testenv.Root(t), "models", "build", "face_geometry.binarypb")})
+	p, err := face.New(rt, face.FittingConfig(filepath.Join(testenv.Root(t), "models", "build", "face_geometry.binarypb")))
 	if err != nil {
 		t.Fatal(err)
 	}

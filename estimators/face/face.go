@@ -392,3 +392,13 @@ func (p *Pipeline) Fit(ctx context.Context, img gocv.Mat, d Detection) (Face, er
 	f.Yaw, f.Pitch, f.Roll = headPose(p.geometry, mesh)
 	return f, nil
 }
+
+// FittingConfig is the pipeline the committed fitted artefacts (the
+// attribute heads, the int8 calibration ranges, the verification table)
+// were made with: without the close-up passes, which came later and find
+// faces in more corpus photos. The fitting commands and the tests that
+// check those artefacts reproduce use it; refitting with close-ups is a new
+// fit, to be committed with its figures.
+func FittingConfig(geometryFile string) Config {
+	return Config{GeometryFile: geometryFile, CloseUp: "off"}
+}

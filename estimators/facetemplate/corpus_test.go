@@ -21,7 +21,7 @@ import (
 
 func pipeline(t testing.TB) (*face.Pipeline, *facetemplate.Embedder) {
 	rt := testenv.Runtime(t, "")
-	p, err := face.New(rt, face.Config{GeometryFile: filepath.Join(testenv.Root(t), "models", "build", "face_geometry.binarypb")})
+	p, err := face.New(rt, face.FittingConfig(filepath.Join(testenv.Root(t), "models", "build", "face_geometry.binarypb")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -349,7 +349,7 @@ func Pipeline(manifest *models.Manifest, dir string) (*face.Pipeline, *models.Ru
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := face.New(rt, face.Config{})
+	p, err := face.New(rt, face.FittingConfig(""))
 	if err != nil {
 		rt.Close()
 		return nil, nil, fmt.Errorf("%w (run `make models`)", err)

@@ -40,7 +40,7 @@ func fixtureFace(t *testing.T, p *face.Pipeline) (gocv.Mat, face.Face) {
 // zoom and at a zoomed-out one.
 func TestAttributeCropIsTheEstimators(t *testing.T) {
 	rt := testenv.Runtime(t, models.DelegateXNNPACK)
-	p, err := face.New(rt, face.Config{})
+	p, err := face.New(rt, face.FittingConfig(""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestAttributeCropIsTheEstimators(t *testing.T) {
 // swapped channels would not be consistently so).
 func TestSourceCrops(t *testing.T) {
 	rt := testenv.Runtime(t, models.DelegateXNNPACK)
-	p, err := face.New(rt, face.Config{})
+	p, err := face.New(rt, face.FittingConfig(""))
 	if err != nil {
 		t.Fatal(err)
 	}

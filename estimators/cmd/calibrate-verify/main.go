@@ -60,7 +60,7 @@ func run(ctx context.Context, corpus, modelDir, network string, flip bool, out s
 		return err
 	}
 	defer rt.Close()
-	p, err := face.New(rt, face.Config{GeometryFile: filepath.Join(modelDir, "build", "face_geometry.binarypb")})
+	p, err := face.New(rt, face.FittingConfig(filepath.Join(modelDir, "build", "face_geometry.binarypb")))
 	if err != nil {
 		return err
 	}

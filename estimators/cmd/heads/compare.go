@@ -22,7 +22,7 @@ func compare(ctx context.Context, corpus, modelDir string, zooms []float64) erro
 		return err
 	}
 	defer rt.Close()
-	p, err := face.New(rt, face.Config{GeometryFile: filepath.Join(modelDir, "build", "face_geometry.binarypb")})
+	p, err := face.New(rt, face.FittingConfig(filepath.Join(modelDir, "build", "face_geometry.binarypb")))
 	if err != nil {
 		return err
 	}

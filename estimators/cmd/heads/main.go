@@ -93,7 +93,7 @@ func train(ctx context.Context, corpus, headsDir, modelDir string, names []strin
 		return err
 	}
 	defer rt.Close()
-	p, err := face.New(rt, face.Config{GeometryFile: filepath.Join(modelDir, "build", "face_geometry.binarypb")})
+	p, err := face.New(rt, face.FittingConfig(filepath.Join(modelDir, "build", "face_geometry.binarypb")))
 	if err != nil {
 		return err
 	}
