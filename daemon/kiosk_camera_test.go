@@ -82,6 +82,11 @@ func TestKioskCameraMode(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || created.Source != "camera:kiosk" {
 		t.Fatalf("create: %d %+v", resp.StatusCode, created)
 	}
+	if resp, err := http.Post(base+"/v1/liveness/sessions/"+created.ID+"/frames", "application/json", strings.NewReader(`{"$image": "AAAA"}`)); err != nil || resp.StatusCode != http.StatusConflict {
+		t.Errorf("a posted frame to a camera-mode session: %v %v, want 409", err, resp.StatusCode)
+	} else {
+		resp.Body.Close()
+	}
 	resp, err = http.Get(base + "/v1/liveness/sessions/" + created.ID + "/events")
 	if err != nil {
 		t.Fatal(err)

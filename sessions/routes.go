@@ -150,8 +150,13 @@ func (rt *routes) reference(ctx context.Context, raw json.RawMessage) ([]float32
 }
 
 func (rt *routes) frame(w http.ResponseWriter, r *http.Request, id string) {
-	if _, err := rt.m.Get(id); err != nil {
+	v, err := rt.m.Get(id)
+	if err != nil {
 		reply(w, 0, nil, err)
+		return
+	}
+	if v.Source != "frames" {
+		writeDetail(w, http.StatusConflict, fmt.Sprintf("session %s reads its frames from %s; it takes none over HTTP", id, v.Source))
 		return
 	}
 	data, tMS, err := rt.readFrame(w, r)
