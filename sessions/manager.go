@@ -109,6 +109,10 @@ func NewManager(cfg Config, a *Analyzer, sink ResultSink, cams Cameras, log *slo
 		sessions: map[string]*entry{}, ctx: ctx, stop: stop}, nil
 }
 
+// keptPerOpen bounds the sessions held (open and finished) to this many
+// times max_open.
+const keptPerOpen = 16
+
 // cameraFPS is how often a camera-mode session analyses a frame.
 const cameraFPS = 10
 
@@ -184,15 +188,25 @@ func (m *Manager) Create(req Request) (Created, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	open := 0
-	for _, e := range m.sessions {
+	var oldestID string
+	var oldest time.Time
+	for id, e := range m.sessions {
 		e.mu.Lock()
 		if !e.s.status.Finished() {
 			open++
+		} else if f := e.s.finished; !f.IsZero() && (oldestID == "" || f.Before(oldest)) {
+			oldestID, oldest = id, f
 		}
 		e.mu.Unlock()
 	}
 	if open >= m.cfg.MaxOpen {
 		return Created{}, fmt.Errorf("%w: %d sessions are open (the limit is %d)", ErrTooMany, open, m.cfg.MaxOpen)
+	}
+	// Finished sessions keep their results for the TTL, but never more of
+	// them than this: a client opening and cancelling in a loop must not
+	// grow the map.
+	if len(m.sessions) >= keptPerOpen*m.cfg.MaxOpen && oldestID != "" {
+		delete(m.sessions, oldestID)
 	}
 	e := &entry{s: s, subs: map[chan Guidance]struct{}{}, done: make(chan struct{})}
 	if isCamera {

@@ -316,10 +316,10 @@ func (s *session) finishFrame(cfg *Config, g Guidance, t time.Duration, cal *fac
 		s.decide(cfg, cal, Failed, fmt.Sprintf("challenge %s was not performed within %v", s.current.code, cfg.ChallengeTimeout))
 	case t-s.t0 > s.timeout:
 		s.decide(cfg, cal, Expired, fmt.Sprintf("the session took longer than %v", s.timeout))
-	case s.ev.frames >= cfg.MaxFrames && s.step <= len(s.challenges):
-		s.decide(cfg, cal, Failed, fmt.Sprintf("the session reached its limit of %d frames", cfg.MaxFrames))
 	case s.step > len(s.challenges) && s.readyToDecide(cfg):
 		s.decide(cfg, cal, "", "")
+	case s.ev.frames >= cfg.MaxFrames:
+		s.decide(cfg, cal, Failed, fmt.Sprintf("the session reached its limit of %d frames", cfg.MaxFrames))
 	}
 	g.Status, g.Step = s.status, min(s.step, s.steps())
 	g.Progress = s.progress()
