@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -60,12 +59,12 @@ type streams struct {
 func (s *streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, StreamPrefix), "/"), "/")
 	if len(parts) != 2 || parts[0] == "" || (parts[1] != "stream" && parts[1] != "snapshot.jpg") {
-		detail(w, http.StatusNotFound, "Not Found")
+		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		detail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		writeError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 		return
 	}
 	id := parts[0]
@@ -79,7 +78,7 @@ func (s *streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *streams) snapshot(w http.ResponseWriter, r *http.Request, id string, overlay bool) {
 	sub, err := s.src.Subscribe(id, 0)
 	if err != nil {
-		detail(w, http.StatusNotFound, err.Error())
+		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	defer sub.Close()
@@ -88,20 +87,20 @@ func (s *streams) snapshot(w http.ResponseWriter, r *http.Request, id string, ov
 	select {
 	case f, ok := <-sub.Frames():
 		if !ok {
-			detail(w, http.StatusServiceUnavailable, "the camera stopped")
+			writeError(w, http.StatusServiceUnavailable, "the camera stopped")
 			return
 		}
 		defer f.Mat.Close()
 		b, err := s.encode(f, overlay)
 		if err != nil {
-			detail(w, http.StatusInternalServerError, "could not encode the frame")
+			writeError(w, http.StatusInternalServerError, "could not encode the frame")
 			return
 		}
 		w.Header().Set("Content-Type", "image/jpeg")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write(b)
 	case <-t.C:
-		detail(w, http.StatusServiceUnavailable, fmt.Sprintf("no frame from camera %s within %v", id, s.opts.Wait))
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("no frame from camera %s within %v", id, s.opts.Wait))
 	case <-r.Context().Done():
 	}
 }
@@ -110,7 +109,7 @@ func (s *streams) stream(w http.ResponseWriter, r *http.Request, id string, over
 	s.mu.Lock()
 	if s.open[id] >= s.opts.MaxClients {
 		s.mu.Unlock()
-		detail(w, http.StatusTooManyRequests, fmt.Sprintf("camera %s has %d previews open (the limit)", id, s.opts.MaxClients))
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("camera %s has %d previews open (the limit)", id, s.opts.MaxClients))
 		return
 	}
 	s.open[id]++
@@ -122,7 +121,7 @@ func (s *streams) stream(w http.ResponseWriter, r *http.Request, id string, over
 	}()
 	sub, err := s.src.Subscribe(id, s.opts.MaxFPS)
 	if err != nil {
-		detail(w, http.StatusNotFound, err.Error())
+		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	defer sub.Close()
@@ -190,10 +189,4 @@ func (s *streams) encode(f camera.Frame, overlay bool) ([]byte, error) {
 	}
 	defer buf.Close()
 	return append([]byte(nil), buf.GetBytes()...), nil
-}
-
-func detail(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"detail": msg})
 }
