@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -62,20 +60,9 @@ func TestLivenessSessionOverMosquitto(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body bytes.Buffer
-		mw := multipart.NewWriter(&body)
-		fw, _ := mw.CreateFormFile("image", "f.jpg")
-		fw.Write(jpg)
-		mw.WriteField("t_ms", strconv.Itoa(i*1000/30))
-		mw.Close()
-		resp, err := http.Post(base+"/v1/liveness/sessions/"+created.ID+"/frames", mw.FormDataContentType(), &body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("frame %d: %d %s", i, resp.StatusCode, b)
+		code, b := testenv.PostImage(t, base+"/v1/liveness/sessions/"+created.ID+"/frames", jpg, map[string]string{"t_ms": strconv.Itoa(i * 1000 / 30)})
+		if code != http.StatusOK {
+			t.Fatalf("frame %d: %d %s", i, code, b)
 		}
 		var g struct{ Status string }
 		json.Unmarshal(b, &g)

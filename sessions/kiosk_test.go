@@ -1,13 +1,11 @@
 package sessions
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"imageapid/estimators"
+	"imageapid/internal/testenv"
 )
 
 // kioskServer serves the session routes over real HTTP on loopback with
@@ -75,25 +74,14 @@ func postFrame(t *testing.T, srv *httptest.Server, id string, img gocv.Mat, tMS 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("image", "frame.jpg")
-	fw.Write(jpg)
-	mw.WriteField("t_ms", strconv.FormatInt(tMS, 10))
-	mw.Close()
-	resp, err := http.Post(srv.URL+Prefix+"/"+id+"/frames", mw.FormDataContentType(), &body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	code, b := testenv.PostImage(t, srv.URL+Prefix+"/"+id+"/frames", jpg, map[string]string{"t_ms": strconv.FormatInt(tMS, 10)})
 	var g Guidance
-	if resp.StatusCode == http.StatusOK {
+	if code == http.StatusOK {
 		if err := json.Unmarshal(b, &g); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return resp.StatusCode, g, string(b)
+	return code, g, string(b)
 }
 
 // run posts the frames of clips (each from its from_ms to its to_ms, on
