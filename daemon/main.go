@@ -214,9 +214,11 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	// Ready before serving: the listener is bound and the models are
+	// loaded, so the first request answered must not see "starting".
+	srv.SetReady(func() map[string]any { return map[string]any{"models": a.runtime.Loaded()} })
 	errc := make(chan error, 1)
 	go func() { errc <- httpServer.Serve(ln) }()
-	srv.SetReady(func() map[string]any { return map[string]any{"models": a.runtime.Loaded()} })
 	addr := ln.Addr().String()
 	log.Info("imageapid ready", "version", version, "listen", addr, "services", len(a.estimators),
 		"cameras", len(cfg.Cameras), "models", a.runtime.Loaded())
