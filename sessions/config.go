@@ -45,8 +45,12 @@ type Config struct {
 	// VerifyMaxFAR sets the distance a reference must be matched within.
 	VerifyMaxFAR float64 `yaml:"verify_max_far"`
 	// DeviceMinScore is the detector score at which a phone, screen or book
-	// around the face fails the session.
+	// around the face counts as seen in a frame; seen in at least two checks
+	// and half of them, it fails the session. The default lies above every
+	// live photo of ../shared/corpus (sessions/cmd/devicecal).
 	DeviceMinScore float64 `yaml:"device_min_score"`
+	// DeviceSureScore is the score at which one frame suffices.
+	DeviceSureScore float64 `yaml:"device_sure_score"`
 }
 
 // DefaultConfig is what the daemon uses for keys its file leaves out.
@@ -68,7 +72,8 @@ func DefaultConfig() Config {
 		MinObserve:       1500 * time.Millisecond,
 		ContinuityMaxFAR: 0.01,
 		VerifyMaxFAR:     0.001,
-		DeviceMinScore:   0.3,
+		DeviceMinScore:   0.10,
+		DeviceSureScore:  0.3,
 	}
 }
 
@@ -99,6 +104,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("sessions: continuity_max_far and verify_max_far must be in (0, 1)")
 	case !(c.DeviceMinScore > 0 && c.DeviceMinScore < 1):
 		return fmt.Errorf("sessions: device_min_score %v is outside (0, 1)", c.DeviceMinScore)
+	case !(c.DeviceSureScore >= c.DeviceMinScore && c.DeviceSureScore < 1):
+		return fmt.Errorf("sessions: device_sure_score %v is outside [device_min_score, 1)", c.DeviceSureScore)
 	}
 	for _, ch := range c.Challenges {
 		if !knownChallenge(ch) {

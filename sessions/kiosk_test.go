@@ -197,12 +197,13 @@ func TestKioskReplayClips(t *testing.T) {
 	cases := []struct {
 		clip       string
 		challenges string
+		device     bool // the phone is in view: the device check must catch it
 	}{
 		// the replayed video turns like the live one does
-		{"tranvanluyt_replay_screen.mp4", `["turn_left","turn_right"]`},
-		{"tranvanluyt_replay_screen.mp4", `[]`},
-		{"lestari_replay_phone.mp4", `[]`},
-		{"lestari_replay_phone.mp4", `["blink"]`},
+		{"tranvanluyt_replay_screen.mp4", `["turn_left","turn_right"]`, false},
+		{"tranvanluyt_replay_screen.mp4", `[]`, false},
+		{"lestari_replay_phone.mp4", `[]`, true},
+		{"lestari_replay_phone.mp4", `["blink"]`, true},
 	}
 	for _, c := range cases {
 		t.Run(c.clip+c.challenges, func(t *testing.T) {
@@ -211,6 +212,15 @@ func TestKioskReplayClips(t *testing.T) {
 			t.Logf("%s %s: instructions %v; %s", c.clip, c.challenges, codes, describe(g))
 			if g.Status == Succeeded || (g.Result != nil && g.Result.Liveness.Value == "REAL") {
 				t.Fatalf("%s: a replay passed: %s", c.clip, describe(g))
+			}
+			if c.device {
+				var dev map[string]any
+				if g.Result != nil {
+					dev, _ = g.Result.Checks["device"].(map[string]any)
+				}
+				if dev == nil || dev["passed"] != false {
+					t.Errorf("%s: the phone around the face was not seen: %s", c.clip, describe(g))
+				}
 			}
 		})
 	}

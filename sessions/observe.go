@@ -129,13 +129,7 @@ func (a *Analyzer) Observe(ctx context.Context, img gocv.Mat, what What) (Observ
 	if len(dets) == 0 {
 		return obs, nil
 	}
-	largest := 0
-	for i, d := range dets {
-		if (d.X2-d.X1)*(d.Y2-d.Y1) > (dets[largest].X2-dets[largest].X1)*(dets[largest].Y2-dets[largest].Y1) {
-			largest = i
-		}
-	}
-	f, err := a.faces.Fit(ctx, img, dets[largest])
+	f, err := a.faces.Fit(ctx, img, dets[largestFace(dets)])
 	if err != nil {
 		return obs, fmt.Errorf("observe: %w", err)
 	}
@@ -174,11 +168,7 @@ func (a *Analyzer) Observe(ctx context.Context, img gocv.Mat, what What) (Observ
 		}
 		ff.DeviceChecked = true
 		ff.Bezel = bezelAround(img, f.Detection)
-		for _, o := range objs {
-			if o.Score > ff.DeviceScore && holdsFace(o, f.Detection) {
-				ff.Device, ff.DeviceScore = o.Class, o.Score
-			}
-		}
+		ff.Device, ff.DeviceScore = deviceHolding(objs, f.Detection)
 	}
 	obs.Face = ff
 	return obs, nil
@@ -203,6 +193,48 @@ func (a *Analyzer) ModelID() uint16 {
 		return 0
 	}
 	return a.embedder.ModelID()
+}
+
+// largestFace is the index of the detection with the largest box.
+func largestFace(dets []face.Detection) int {
+	largest := 0
+	for i, d := range dets {
+		if (d.X2-d.X1)*(d.Y2-d.Y1) > (dets[largest].X2-dets[largest].X1)*(dets[largest].Y2-dets[largest].Y1) {
+			largest = i
+		}
+	}
+	return largest
+}
+
+// deviceHolding returns the class and score of the likeliest device among
+// objs that holds the face d, or -1 and 0.
+func deviceHolding(objs []body.Object, d face.Detection) (int, float64) {
+	class, score := -1, 0.0
+	for _, o := range objs {
+		if o.Score > score && holdsFace(o, d) {
+			class, score = o.Class, o.Score
+		}
+	}
+	return class, score
+}
+
+// DeviceAround returns, for the largest face of a photo, the likeliest
+// phone, screen or book holding it (class -1 when none scores minScore),
+// and whether straight edges frame it; found is false without a face. The
+// session's thresholds are set from these figures on corpus photos
+// (sessions/cmd/devicecal).
+func (a *Analyzer) DeviceAround(ctx context.Context, img gocv.Mat, minScore float64) (class int, score float64, bezel, found bool, err error) {
+	dets, err := a.faces.Detect(ctx, img)
+	if err != nil || len(dets) == 0 {
+		return -1, 0, false, false, err
+	}
+	d := dets[largestFace(dets)]
+	objs, err := a.devices.Detect(ctx, img, deviceClasses, minScore)
+	if err != nil {
+		return -1, 0, false, true, fmt.Errorf("devices: %w", err)
+	}
+	class, score = deviceHolding(objs, d)
+	return class, score, bezelAround(img, d), true, nil
 }
 
 // holdsFace reports whether an object box holds most of the face: the face
