@@ -48,10 +48,12 @@ train: deps models
 	go run ./estimators/cmd/heads train --corpus ../shared/corpus
 	go run ./estimators/cmd/heads build -update
 
-# Print the estimators' figures on ../shared/testdata and the kiosk sessions'
-# decisions on ../shared/kiosk (evaluation only).
+# Print the estimators' figures on ../shared/testdata, the liveness services
+# per source on corpus/liveness2 (sources the shipped liveness heads were not
+# fitted on), and the kiosk sessions' decisions on ../shared/kiosk.
 eval: deps models
 	go run ./estimators/cmd/eval --data ../shared/testdata
+	go run ./estimators/cmd/eval --data ../shared/corpus/liveness2 --tasks attributes
 	go run ./sessions/cmd/kioskeval --kiosk ../shared/kiosk
 
 fmt:

@@ -36,7 +36,7 @@ var testdataEmotions = map[string]string{
 // configured thresholds, and the share of images where the detector found
 // no face (the services then fall back to fitting the mesh on the image).
 func evalAttributes(ctx context.Context, e *env) error {
-	labels, err := readAttributeLabels(e.set.Dir)
+	labels, sources, err := readAttributeLabels(e.set.Dir)
 	if err != nil {
 		return err
 	}
@@ -158,8 +158,13 @@ func evalAttributes(ctx context.Context, e *env) error {
 		row{"emotion accuracy (7 classes)", fmt.Sprintf("%.3f", ratio(okEmo, nEmo)), ">= 0.55", nEmo, noEmo},
 		row{"mask accuracy", fmt.Sprintf("%.3f", ratio(okMask, nMask)), ">= 0.92", nMask, noMask},
 	)
+	// Per source: where the heads were not fitted, the figure says how far
+	// they generalise (leave-one-source-out is the only honest view of it).
+	type tally struct{ attacks, passed, reals, rejected int }
+	var bySource []string
 	for _, service := range []string{"face-detector-liveness-estimator", "liveness-anti-spoofing"} {
 		var attacks, passed, reals, rejected int
+		per := map[string]*tally{}
 		noLive = 0
 		for _, path := range paths {
 			l := labels[path]
@@ -179,15 +184,24 @@ func evalAttributes(ctx context.Context, e *env) error {
 				o.Get("liveness", &lv)
 				value = lv.Value
 			}
+			src := per[sources[path]]
+			if src == nil {
+				src = &tally{}
+				per[sources[path]] = src
+			}
 			if *l.Liveness == "FAKE" {
 				attacks++
+				src.attacks++
 				if value == "REAL" {
 					passed++
+					src.passed++
 				}
 			} else {
 				reals++
+				src.reals++
 				if value != "REAL" {
 					rejected++
+					src.rejected++
 				}
 			}
 			e.logf("liveness %s %s: %s (label %s)", service, path, value, *l.Liveness)
@@ -195,12 +209,36 @@ func evalAttributes(ctx context.Context, e *env) error {
 		apcer, bpcer := ratio(passed, attacks), ratio(rejected, reals)
 		rows = append(rows, row{"liveness " + service + " APCER/BPCER/ACER",
 			fmt.Sprintf("%.3f/%.3f/%.3f", apcer, bpcer, (apcer+bpcer)/2), "ACER <= 0.20", attacks + reals, noLive})
+		names := make([]string, 0, len(per))
+		for name := range per {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			t := per[name]
+			bySource = append(bySource, fmt.Sprintf("%-34s %-40s APCER %s (%2d attacks)  BPCER %s (%2d live)",
+				service, name, fraction(t.passed, t.attacks), t.attacks, fraction(t.rejected, t.reals), t.reals))
+		}
 	}
 	fmt.Fprintf(e.out, "   %-62s %-18s %-12s %5s %s\n", "figure (float heads)", "value", "dev target", "n", "no face detected")
 	for _, r := range rows {
 		fmt.Fprintf(e.out, "   %-62s %-18s %-12s %5d %.3f\n", r.name, r.figure, r.target, r.n, ratio(r.noFace, r.n))
 	}
+	if len(bySource) > 0 {
+		fmt.Fprintln(e.out, "   liveness by source:")
+		for _, line := range bySource {
+			fmt.Fprintln(e.out, "     "+line)
+		}
+	}
 	return nil
+}
+
+// fraction prints a/b, or "-" when there is nothing to count.
+func fraction(a, b int) string {
+	if b == 0 {
+		return "    -"
+	}
+	return fmt.Sprintf("%.3f", float64(a)/float64(b))
 }
 
 func ratio(a, b int) float64 {
@@ -216,21 +254,27 @@ func (e *env) logf(format string, args ...any) {
 	}
 }
 
-func readAttributeLabels(dir string) (map[string]attributeLabels, error) {
+// readAttributeLabels returns the labels of each labelled image and its
+// source (the manifest's identity group, else its repository).
+func readAttributeLabels(dir string) (map[string]attributeLabels, map[string]string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var m struct {
 		Files []struct {
 			Path   string          `json:"path"`
 			Labels attributeLabels `json:"labels"`
+			Group  string          `json:"identity_group"`
+			Source struct {
+				Repo string `json:"repo"`
+			} `json:"source"`
 		} `json:"files"`
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	out := map[string]attributeLabels{}
+	out, sources := map[string]attributeLabels{}, map[string]string{}
 	for _, f := range m.Files {
 		l := f.Labels
 		if filepath.Ext(f.Path) == ".mp4" {
@@ -238,7 +282,11 @@ func readAttributeLabels(dir string) (map[string]attributeLabels, error) {
 		}
 		if l.Age != nil || l.Gender != nil || l.Emotion != nil || l.Mask != nil || l.Liveness != nil {
 			out[f.Path] = l
+			sources[f.Path] = f.Source.Repo
+			if f.Group != "" {
+				sources[f.Path] = f.Group
+			}
 		}
 	}
-	return out, nil
+	return out, sources, nil
 }
