@@ -48,9 +48,9 @@ type FaceFigures struct {
 	// Landmarks are a few mesh points in pixels (eye corners, nose, mouth
 	// corners), to tell a frozen picture from a living face.
 	Landmarks [6]face.Point
-	// PassiveTexture and PassiveDeep are the two single-image liveness
-	// algorithms' probabilities of a real face; NaN when not measured.
-	PassiveTexture, PassiveDeep float64
+	// Passive is the session head's probability of a real face; NaN when
+	// not measured.
+	Passive float64
 	// Device is the COCO class of a phone, screen or book around the face
 	// (-1 when none was found or the check did not run on this frame).
 	Device      int
@@ -67,7 +67,7 @@ type FaceFigures struct {
 // safe for concurrent use.
 type Analyzer struct {
 	faces    *face.Pipeline
-	liveness *attributes.Liveness
+	liveness *attributes.LivenessHead
 	embedder *facetemplate.Embedder
 	cal      *facetemplate.Calibration
 	devices  *body.ObjectDetector
@@ -75,7 +75,7 @@ type Analyzer struct {
 
 // NewAnalyzer builds an analyzer from the shared face pipeline and the
 // networks it needs.
-func NewAnalyzer(faces *face.Pipeline, liveness *attributes.Liveness, embedder *facetemplate.Embedder,
+func NewAnalyzer(faces *face.Pipeline, liveness *attributes.LivenessHead, embedder *facetemplate.Embedder,
 	cal *facetemplate.Calibration, devices *body.ObjectDetector) *Analyzer {
 	return &Analyzer{faces: faces, liveness: liveness, embedder: embedder, cal: cal, devices: devices}
 }
@@ -84,7 +84,7 @@ func NewAnalyzer(faces *face.Pipeline, liveness *attributes.Liveness, embedder *
 // liveness heads, the named template network (with its calibration table)
 // and the COCO object detector; faces is the shared face pipeline.
 func LoadAnalyzer(rt *models.Runtime, faces *face.Pipeline, network string, flip bool) (*Analyzer, error) {
-	live, err := attributes.NewLiveness(rt)
+	live, err := attributes.NewLivenessHead(rt, attributes.SessionLivenessHead)
 	if err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
@@ -135,21 +135,20 @@ func (a *Analyzer) Observe(ctx context.Context, img gocv.Mat, what What) (Observ
 	}
 	w, h := float64(obs.Width), float64(obs.Height)
 	ff := &FaceFigures{
-		Box:            [4]float64{f.X1 / w, f.Y1 / h, f.X2 / w, f.Y2 / h},
-		WidthPx:        f.X2 - f.X1,
-		Yaw:            f.Yaw,
-		Pitch:          f.Pitch,
-		Roll:           f.Roll,
-		Presence:       f.Presence,
-		PassiveTexture: math.NaN(),
-		PassiveDeep:    math.NaN(),
-		Device:         -1,
+		Box:      [4]float64{f.X1 / w, f.Y1 / h, f.X2 / w, f.Y2 / h},
+		WidthPx:  f.X2 - f.X1,
+		Yaw:      f.Yaw,
+		Pitch:    f.Pitch,
+		Roll:     f.Roll,
+		Presence: f.Presence,
+		Passive:  math.NaN(),
+		Device:   -1,
 	}
 	meshFigures(ff, f.Mesh)
 	ff.Sharpness, ff.Brightness = faceTexture(img, f.Detection)
 	if what.Passive && a.liveness != nil {
 		loc := attributes.Located{Face: f, Source: attributes.Detected}
-		ff.PassiveTexture, ff.PassiveDeep, err = a.liveness.Score(ctx, img, &loc)
+		ff.Passive, err = a.passive(ctx, img, &loc)
 		if err != nil {
 			return obs, fmt.Errorf("observe: passive liveness: %w", err)
 		}
@@ -172,6 +171,15 @@ func (a *Analyzer) Observe(ctx context.Context, img gocv.Mat, what What) (Observ
 	}
 	obs.Face = ff
 	return obs, nil
+}
+
+// passive is the session head's probability that the located face is real.
+func (a *Analyzer) passive(ctx context.Context, img gocv.Mat, loc *attributes.Located) (float64, error) {
+	f, err := a.liveness.Extractor().Compute(ctx, img, loc)
+	if err != nil {
+		return 0, err
+	}
+	return a.liveness.Probability(ctx, f)
 }
 
 // Embed returns the unit template vector of the largest face in img, for a

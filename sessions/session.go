@@ -69,8 +69,8 @@ type Result struct {
 // evidence accumulates what the decision reads.
 type evidence struct {
 	frames, judged int
-	// passive holds each judged frame's two probabilities of a real face.
-	texture, deep []float64
+	// passive holds each judged frame's probability of a real face.
+	passive []float64
 	// deviceChecks and deviceHits count the device checks and the ones
 	// that found the face on a phone, screen or book; deviceBest is the
 	// strongest such detection.
@@ -224,9 +224,8 @@ func (s *session) breakTrack(why string) {
 // judge adds a gated, near-frontal frame's passive and template figures.
 func (s *session) judge(f *FaceFigures) {
 	s.ev.judged++
-	if !math.IsNaN(f.PassiveTexture) && !math.IsNaN(f.PassiveDeep) {
-		s.ev.texture = append(s.ev.texture, f.PassiveTexture)
-		s.ev.deep = append(s.ev.deep, f.PassiveDeep)
+	if !math.IsNaN(f.Passive) {
+		s.ev.passive = append(s.ev.passive, f.Passive)
 	}
 	if f.DeviceChecked {
 		s.ev.deviceChecks++
@@ -341,7 +340,7 @@ func (s *session) deviceSeen(cfg *Config) bool {
 }
 
 func (s *session) readyToDecide(cfg *Config) bool {
-	return len(s.ev.texture) >= cfg.MinPassiveFrames && s.ev.embeddings > 0 && s.ev.deviceChecks > 0 &&
+	return len(s.ev.passive) >= cfg.MinPassiveFrames && s.ev.embeddings > 0 && s.ev.deviceChecks > 0 &&
 		s.last-s.t0 >= cfg.MinObserve
 }
 
@@ -384,12 +383,12 @@ func (s *session) decide(cfg *Config, cal *facetemplate.Calibration, status Stat
 		fail("the challenges were not all performed")
 	}
 
-	// Passive liveness, fused across frames and both algorithms.
-	p := fusePassive(s.ev.texture, s.ev.deep)
-	passOK := len(s.ev.texture) >= cfg.MinPassiveFrames && p >= cfg.PassiveThreshold
+	// Passive liveness, fused across frames.
+	p := fusePassive(s.ev.passive)
+	passOK := len(s.ev.passive) >= cfg.MinPassiveFrames && p >= cfg.PassiveThreshold
 	checks["passive"] = map[string]any{
 		"passed": passOK, "probability_real": round3(p), "threshold": cfg.PassiveThreshold,
-		"frames": len(s.ev.texture), "texture_mean": round3(mean(s.ev.texture)), "deep_mean": round3(mean(s.ev.deep)),
+		"frames": len(s.ev.passive), "mean": round3(mean(s.ev.passive)),
 	}
 	if !passOK {
 		fail("passive liveness judged the face not real")
@@ -505,16 +504,16 @@ func distanceAtFAR(cal *facetemplate.Calibration, far float64) float64 {
 	return best
 }
 
-// fusePassive averages the log-odds of both algorithms over the frames.
-func fusePassive(tex, deep []float64) float64 {
-	if len(tex) == 0 {
+// fusePassive averages the frames' log-odds.
+func fusePassive(ps []float64) float64 {
+	if len(ps) == 0 {
 		return 0
 	}
 	var sum float64
-	for i := range tex {
-		sum += (logit(tex[i]) + logit(deep[i])) / 2
+	for _, p := range ps {
+		sum += logit(p)
 	}
-	return 1 / (1 + math.Exp(-sum/float64(len(tex))))
+	return 1 / (1 + math.Exp(-sum/float64(len(ps))))
 }
 
 func logit(p float64) float64 {

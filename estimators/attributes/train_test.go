@@ -146,7 +146,7 @@ func TestRidgeRecoversLineUnderUnevenWeights(t *testing.T) {
 }
 
 func TestHeadTFLiteDeterministic(t *testing.T) {
-	for _, name := range []string{"mask", "gender", "age", "emotion", "liveness_texture", "liveness_deep"} {
+	for _, name := range []string{"mask", "gender", "age", "emotion", "liveness_texture", "liveness_deep", "liveness_session"} {
 		h, err := attributes.LoadHead(name)
 		if err != nil {
 			t.Fatal(err)
@@ -175,7 +175,7 @@ func manifest(t *testing.T) *models.Manifest {
 // features, and its heads must be re-fitted with `make train`.
 func TestHeadsMatchNetworks(t *testing.T) {
 	m := manifest(t)
-	for _, name := range []string{"mask", "gender", "age", "emotion", "liveness_texture", "liveness_deep"} {
+	for _, name := range []string{"mask", "gender", "age", "emotion", "liveness_texture", "liveness_deep", "liveness_session"} {
 		h, err := attributes.LoadHead(name)
 		if err != nil {
 			t.Fatal(err)

@@ -44,7 +44,7 @@ func main() {
 	corpus := fs.String("corpus", "../shared/corpus", "train: the corpus folder")
 	headsDir := fs.String("heads-dir", "models/heads", "folder of the committed heads")
 	modelDir := fs.String("models", "models", "folder with manifest.json and build/")
-	only := fs.String("heads", "mask,gender,age,emotion,liveness_texture,liveness_deep", "train: comma-separated heads")
+	only := fs.String("heads", "mask,gender,age,emotion,liveness_texture,liveness_deep,liveness_session", "train: comma-separated heads")
 	cache := fs.String("cache", "", "train: read/write extracted features here (development only)")
 	update := fs.Bool("update", false, "build: rewrite the manifest entries instead of failing on a mismatch")
 	fs.Parse(os.Args[2:])
@@ -74,13 +74,20 @@ func main() {
 var folders = map[string]string{
 	"mask": "mask/", "gender": "ages/", "age": "ages/", "emotion": "faces/",
 	"liveness_texture": "liveness/", "liveness_deep": "liveness/",
+	attributes.SessionLivenessHead: livenessSources,
 }
+
+// livenessSources stands for liveness/ and liveness2/ together.
+const livenessSources = "liveness+liveness2/"
 
 var trainers = map[string]func([]attributes.Extracted) (*attributes.Head, error){
 	"mask": attributes.TrainMask, "gender": attributes.TrainGender, "age": attributes.TrainAge, "emotion": attributes.TrainEmotion,
 	"liveness_texture": attributes.TrainLiveness("liveness_texture", attributes.FeatTexture),
 	"liveness_deep": attributes.TrainLiveness("liveness_deep", "mobileface+spoofnets", "spoofnets", "mobileface",
 		"faceres+spoofnets", "mobileface+faceres+spoofnets", "texture+spoofnets", "mobileface+texture+spoofnets"),
+	attributes.SessionLivenessHead: attributes.TrainSessionLiveness(attributes.SessionLivenessHead,
+		"texture", "spoofnets", "mobileface", "texture+spoofnets", "mobileface+spoofnets", "mobileface+texture+spoofnets",
+		"faceres+spoofnets"),
 }
 
 func train(ctx context.Context, corpus, headsDir, modelDir string, names []string, cache string) error {
@@ -186,7 +193,13 @@ func largest(ctx context.Context, p *face.Pipeline, img gocv.Mat) ([]face.Face, 
 }
 
 func extractCached(ctx context.Context, p *face.Pipeline, x *attributes.Extractor, corpus, folder, cache string) ([]attributes.Extracted, error) {
-	files, err := attributes.ReadCorpus(corpus, folder)
+	var files []attributes.CorpusFile
+	var err error
+	if folder == livenessSources {
+		files, err = attributes.LivenessSources(corpus)
+	} else {
+		files, err = attributes.ReadCorpus(corpus, folder)
+	}
 	if err != nil {
 		return nil, err
 	}
