@@ -129,7 +129,7 @@ func (s *streams) stream(w http.ResponseWriter, r *http.Request, id string, over
 	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+boundary)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
 	for {
 		select {
 		case <-r.Context().Done():
@@ -143,14 +143,15 @@ func (s *streams) stream(w http.ResponseWriter, r *http.Request, id string, over
 			if err != nil {
 				return
 			}
+			rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // a reader that stopped is cut off
 			if _, err := fmt.Fprintf(w, "--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", boundary, len(b)); err != nil {
 				return
 			}
 			if _, err := w.Write(append(b, '\r', '\n')); err != nil {
 				return
 			}
-			if flusher != nil {
-				flusher.Flush()
+			if rc.Flush() != nil {
+				return
 			}
 		}
 	}
