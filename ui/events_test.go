@@ -69,7 +69,7 @@ func event(cam, kind string, n int) []byte {
 func TestEventStreamFiltersAndResumes(t *testing.T) {
 	hub := ui.NewEventHub(ui.EventOptions{Recent: 3})
 	srv := httptest.NewServer(hub)
-	t.Cleanup(srv.Close) // after the streams' own cleanups
+	t.Cleanup(srv.Close)      // after the streams' own cleanups
 	for i := 1; i <= 5; i++ { // only the last 3 are kept
 		hub.Publish("a", "track_new", event("a", "track_new", i))
 	}
