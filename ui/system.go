@@ -69,8 +69,10 @@ type RouteStats struct {
 	ClientErrors uint64  `json:"client_errors"` // 4xx
 	ServerErrors uint64  `json:"server_errors"` // 5xx
 	MeanS        float64 `json:"mean_s"`
-	P50S         float64 `json:"p50_s"`
-	P95S         float64 `json:"p95_s"`
+	// P50S and P95S are upper bounds: the latency histogram's bucket
+	// bounds under which half and 95% of the requests finished.
+	P50S float64 `json:"p50_s"`
+	P95S float64 `json:"p95_s"`
 }
 
 // SystemHandler serves GET /v1/system from gather, masking the config's

@@ -87,7 +87,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Route is one HTTP route's counters since start.
+// Route is one HTTP route's counters since start. P50 and P95 are the
+// upper bounds of the latency buckets holding those quantiles.
 type Route struct {
 	Route                      string
 	Requests                   uint64
@@ -180,26 +181,23 @@ func label(m *dto.Metric, name string) string {
 	return ""
 }
 
-// quantile estimates a histogram quantile by linear interpolation inside
-// its bucket, as PromQL's histogram_quantile does; 0 without samples.
+// quantile is the upper bound of the histogram bucket holding the q-th
+// quantile: a bound the quantile is known to be under, where interpolating
+// inside a wide bucket would invent a figure; 0 without samples, the
+// largest finite bound when the quantile lies past it.
 func quantile(h *dto.Histogram, q float64) float64 {
 	total := float64(h.GetSampleCount())
 	if total == 0 {
 		return 0
 	}
-	rank := q * total
-	lower, below := 0.0, 0.0
+	rank, last := q*total, 0.0
 	for _, b := range h.GetBucket() {
-		upper, count := b.GetUpperBound(), float64(b.GetCumulativeCount())
-		if count >= rank {
-			if count == below {
-				return upper
-			}
-			return lower + (upper-lower)*(rank-below)/(count-below)
+		if float64(b.GetCumulativeCount()) >= rank {
+			return b.GetUpperBound()
 		}
-		lower, below = upper, count
+		last = b.GetUpperBound()
 	}
-	return lower // in the +Inf bucket: the largest finite bound
+	return last
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -380,8 +380,9 @@
       cell(tr, r.client_errors, "num");
       cell(tr, r.server_errors, "num" + (r.server_errors ? " bad" : ""));
       cell(tr, ms(r.mean_s), "num");
-      cell(tr, ms(r.p50_s), "num");
-      cell(tr, ms(r.p95_s), "num");
+      // The quantiles are histogram bucket bounds: "under" is what is known.
+      cell(tr, r.p50_s ? "≤ " + ms(r.p50_s) : "–", "num");
+      cell(tr, r.p95_s ? "≤ " + ms(r.p95_s) : "–", "num");
       http.appendChild(tr);
     }
     state.lastSystem = {at: now, http: counts};
