@@ -73,6 +73,8 @@ type EventHub struct {
 	subs   map[*eventSub]struct{}
 	closed bool
 	done   chan struct{} // closed by Close
+	// epoch tells this hub's event ids from those of an earlier run.
+	epoch string
 }
 
 type eventSub struct {
@@ -84,7 +86,8 @@ type eventSub struct {
 // NewEventHub returns a hub with no subscribers.
 func NewEventHub(opts EventOptions) *EventHub {
 	opts = opts.withDefaults()
-	return &EventHub{opts: opts, recent: make([]liveEvent, 0, opts.Recent), subs: map[*eventSub]struct{}{}, done: make(chan struct{})}
+	return &EventHub{opts: opts, recent: make([]liveEvent, 0, opts.Recent), subs: map[*eventSub]struct{}{}, done: make(chan struct{}),
+		epoch: strconv.FormatInt(time.Now().UnixNano(), 36)}
 }
 
 // Close ends every open stream and refuses new ones (the daemon is
@@ -205,9 +208,10 @@ func parseSet(name string, values []string) (map[string]bool, error) {
 }
 
 // ServeHTTP serves GET /v1/events/stream as server-sent events: one
-// "message" per event whose data is the event's JSON, with the hub's
-// sequence number as its id (so a reconnecting EventSource resumes after
-// the last one it saw), and a "dropped" event saying how many events a
+// "message" per event whose data is the event's JSON, with the id
+// <run>-<sequence number> (so a reconnecting EventSource resumes after the
+// last one it saw, and one reconnecting to a restarted daemon gets all
+// the kept events), and a "dropped" event saying how many events a
 // slow reader missed. ?camera=a,b and ?kind=track_new,track_end filter.
 func (h *EventHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != EventsPath {
@@ -237,12 +241,10 @@ func (h *EventHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// An id from another run of the daemon (or none) replays every kept event.
 	var after uint64
-	if last := r.Header.Get("Last-Event-ID"); last != "" {
-		if after, err = strconv.ParseUint(last, 10, 64); err != nil {
-			writeError(w, http.StatusBadRequest, "Last-Event-ID must be an id this stream sent")
-			return
-		}
+	if epoch, seq, ok := strings.Cut(r.Header.Get("Last-Event-ID"), "-"); ok && epoch == h.epoch {
+		after, _ = strconv.ParseUint(seq, 10, 64)
 	}
 	sub, backlog, err := h.subscribe(f, after)
 	if errors.Is(err, errHubClosed) {
@@ -273,7 +275,7 @@ func (h *EventHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, e := range backlog {
-		if !write(formatEvent(e)) {
+		if !write(formatEvent(h.epoch, e)) {
 			return
 		}
 	}
@@ -286,7 +288,7 @@ func (h *EventHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-h.done:
 			return
 		case e := <-sub.ch:
-			msg := formatEvent(e)
+			msg := formatEvent(h.epoch, e)
 			if n := h.takeDropped(sub); n > 0 {
 				msg = append(fmt.Appendf(nil, "event: dropped\ndata: {\"dropped\":%d}\n\n", n), msg...)
 			}
@@ -303,8 +305,8 @@ func (h *EventHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // formatEvent writes one SSE message. The data is one line of JSON; any
 // newline in it would end the field, so it is split over data lines.
-func formatEvent(e liveEvent) []byte {
-	b := fmt.Appendf(nil, "id: %d\n", e.seq)
+func formatEvent(epoch string, e liveEvent) []byte {
+	b := fmt.Appendf(nil, "id: %s-%d\n", epoch, e.seq)
 	for _, line := range strings.Split(string(e.data), "\n") {
 		b = append(b, "data: "...)
 		b = append(b, line...)

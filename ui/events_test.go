@@ -44,6 +44,13 @@ func sseLines(t *testing.T, url string, hdr map[string]string) (<-chan string, *
 // nextData returns the next data line, failing after timeout.
 func nextData(t *testing.T, lines <-chan string, timeout time.Duration) string {
 	t.Helper()
+	_, d := nextEvent(t, lines, timeout)
+	return d
+}
+
+// nextEvent returns the next message's id and data line.
+func nextEvent(t *testing.T, lines <-chan string, timeout time.Duration) (id, data string) {
+	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		select {
@@ -51,8 +58,11 @@ func nextData(t *testing.T, lines <-chan string, timeout time.Duration) string {
 			if !ok {
 				t.Fatal("the stream ended")
 			}
+			if v, ok := strings.CutPrefix(l, "id: "); ok {
+				id = v
+			}
 			if d, ok := strings.CutPrefix(l, "data: "); ok {
-				return d
+				return id, d
 			}
 		case <-deadline:
 			t.Fatalf("no data line within %v", timeout)
@@ -90,13 +100,19 @@ func TestEventStreamFiltersAndResumes(t *testing.T) {
 	if d := nextData(t, filtered, 2*time.Second); d != string(event("b", "track_end", 8)) {
 		t.Errorf("the filtered stream got %s first, want event 8", d)
 	}
-	for i := 6; i <= 8; i++ {
+	sixth, _ := nextEvent(t, lines, 2*time.Second)
+	for i := 7; i <= 8; i++ {
 		nextData(t, lines, 2*time.Second)
 	}
-	// The hub's ids are 1..8: resuming after 6 replays 7 and 8 only.
-	resumed, _ := sseLines(t, srv.URL+ui.EventsPath, map[string]string{"Last-Event-ID": "6"})
+	// Resuming after the sixth event replays the seventh and eighth only.
+	resumed, _ := sseLines(t, srv.URL+ui.EventsPath, map[string]string{"Last-Event-ID": sixth})
 	if d := nextData(t, resumed, 2*time.Second); d != string(event("b", "track_new", 7)) {
-		t.Errorf("resumed after id 6 with %s", d)
+		t.Errorf("resumed after id %s with %s", sixth, d)
+	}
+	// An id from another run replays everything kept (the last three).
+	other, _ := sseLines(t, srv.URL+ui.EventsPath, map[string]string{"Last-Event-ID": "earlier-7"})
+	if d := nextData(t, other, 2*time.Second); d != string(event("a", "track_end", 6)) {
+		t.Errorf("an unknown Last-Event-ID replayed %s first, want event 6", d)
 	}
 }
 
