@@ -199,6 +199,13 @@ func TestConsoleEndpoints(t *testing.T) {
 		t.Errorf("/v1/system: version %q uptime %v mqtt %+v cameras %d routes %d", sys.Version, sys.UptimeS, sys.MQTT, len(sys.Cameras), len(sys.HTTP))
 	}
 
+	api := getJSON(t, base+"/openapi.json", nil)
+	for _, p := range []string{`"/"`, `"` + ui.EventsPath + `"`, `"` + ui.InViewPath + `"`, `"` + ui.SystemPath + `"`} {
+		if !strings.Contains(api, p+":") {
+			t.Errorf("/openapi.json does not describe %s", p)
+		}
+	}
+
 	resp, err := http.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -235,4 +242,23 @@ func maxInt(xs []int) int {
 		m = max(m, x)
 	}
 	return m
+}
+
+// Without MQTT the console still gets the camera's events, as the camera
+// publishes them (no MQTT envelope).
+func TestConsoleEventsWithoutMQTT(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MQTT.Enabled = false
+	cfg.Cameras = []camera.Config{{ID: "walk", URL: shortClip(t, 60), Loop: true, Estimators: []string{hogPeople}}}
+	addr, stop := startDaemon(t, cfg)
+	defer stop()
+	events := openSSE(t, "http://"+addr+ui.EventsPath+"?kind=track_new")
+	testenv.WaitFor(t, 60*time.Second, "a track_new over SSE", func() bool { return len(events.messages()) > 0 })
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(events.messages()[0]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev["camera_id"] != "walk" || ev["type"] != "track_new" || ev["track_id"] == "" || ev["event_id"] != nil {
+		t.Errorf("event without MQTT: %v", ev)
+	}
 }
