@@ -160,6 +160,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	s = b.waitConsole("live events with a best shot", 60*time.Second, func(s consoleState) bool {
 		return s.Page == "events" && s.Events > 0 && s.Thumbs > 0
 	})
+	// Off the Cameras page the preview is closed (the daemon counts a
+	// preview request when it ends).
+	testenv.WaitFor(t, 10*time.Second, "the preview closed off the Cameras page", func() bool {
+		return strings.Contains(getJSON(t, base+"/metrics", nil), `imageapid_http_requests_total{code="200",route="/v1/cameras/"}`)
+	})
+	if s.Preview != "paused" {
+		t.Errorf("the tile's preview is %q off the Cameras page, want paused", s.Preview)
+	}
 	if !slices.Contains(s.Kinds, "track_new") {
 		t.Errorf("no track_new among the events shown: %v", s.Kinds)
 	}

@@ -76,6 +76,7 @@
       $("page-" + p).hidden = p !== state.page;
       $("tab-" + p).setAttribute("aria-current", p === state.page ? "page" : "false");
     }
+    syncPreviews();
     if (state.page === "system") refreshSystem();
   }
 
@@ -102,16 +103,23 @@
       node.dataset.preview = "live";
     });
     t.img.addEventListener("error", () => {
+      if (!t.streaming) return; // stopped on purpose
       t.streaming = false;
       node.dataset.preview = "error";
       t.note.textContent = "preview unavailable; retrying";
-      setTimeout(() => startStream(t, cam.camera_id), 3000);
+      setTimeout(() => { if (previewsWanted()) startStream(t, cam.camera_id); }, 3000);
     });
     state.cameras.set(cam.camera_id, t);
     $("tiles").appendChild(node);
     addCameraOption(cam.camera_id);
-    startStream(t, cam.camera_id);
+    if (previewsWanted()) startStream(t, cam.camera_id);
     return t;
+  }
+
+  // Previews run only while the Cameras page is on screen: a preview costs
+  // the daemon a JPEG per frame, and a camera serves few of them at once.
+  function previewsWanted() {
+    return state.page === "cameras" && document.visibilityState !== "hidden";
   }
 
   function startStream(t, id) {
@@ -119,6 +127,20 @@
     t.streaming = true;
     t.note.textContent = "waiting for frames…";
     t.img.src = "/v1/cameras/" + encodeURIComponent(id) + "/stream?t=" + Date.now();
+  }
+
+  function stopStream(t) {
+    if (!t.streaming) return;
+    t.streaming = false;
+    t.img.removeAttribute("src");
+    t.node.dataset.preview = "paused";
+  }
+
+  function syncPreviews() {
+    const on = previewsWanted();
+    for (const [id, t] of state.cameras) {
+      if (on) startStream(t, id); else stopStream(t);
+    }
   }
 
   function addCameraOption(id) {
@@ -408,6 +430,7 @@
   // --- start --------------------------------------------------------------
 
   window.addEventListener("hashchange", showPage);
+  document.addEventListener("visibilitychange", syncPreviews);
   $("filter-camera").addEventListener("change", openEvents);
   $("filter-kind").addEventListener("change", openEvents);
   showPage();
