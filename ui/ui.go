@@ -1,10 +1,11 @@
 // Package ui owns the embedded web pages (the console at /, the kiosk
-// liveness page, the watchlist page later) and the streams they read: the
-// camera previews, the live events, what the cameras have in view. Everything is plain HTML, CSS and
+// liveness page, the watchlist page later) and what they read besides the
+// Image API: the camera previews, the live events, what the cameras have
+// in view and the system summary. Everything is plain HTML, CSS and
 // JavaScript embedded in the binary with go:embed: no framework, no build
 // step, no CDN, no web fonts and no network access at build or run time.
 //
-// Pages are served at their own paths (/kiosk) and their assets under /ui/
+// Pages are served at their own paths (/, /kiosk) and their assets under /ui/
 // (/ui/kiosk/kiosk.js is static/kiosk/kiosk.js). Every response carries a
 // strict Content-Security-Policy (same origin only; camera previews may use
 // blob:, data: and mediastream: URLs), nosniff, and Cache-Control: no-cache
