@@ -102,8 +102,8 @@ func (a *analyser) analyse(ctx context.Context, f *frame) {
 	c.analyzed.Add(1)
 	c.analysisFPS.tick(time.Now())
 
-	c.tap.offer(f, dets)
 	up := a.tracker.Update(f.time, dets)
+	c.tap.offer(f, dets, confirmedTracks(len(dets), up.Matched))
 	for _, m := range up.Matched {
 		s := a.shots[m.Track.ID]
 		if s == nil {
@@ -134,6 +134,21 @@ func (a *analyser) analyse(ctx context.Context, f *frame) {
 	}
 	a.endTracks(up.Ended, "ttl")
 	a.forgetGone()
+}
+
+// confirmedTracks lists per detection the confirmed track it matched
+// (tracks confirmed by this very frame included), or "".
+func confirmedTracks(n int, matched []Match) []string {
+	if n == 0 {
+		return nil
+	}
+	ids := make([]string, n)
+	for _, m := range matched {
+		if m.Track.Confirmed {
+			ids[m.Detection] = m.Track.ID
+		}
+	}
+	return ids
 }
 
 // keepBest records d as s's best shot, cropping the frame when crops are needed.

@@ -16,6 +16,9 @@ type Frame struct {
 	Time       time.Time
 	Seq        uint64
 	Detections []Detection
+	// TrackIDs holds, per detection, the id of the confirmed track it
+	// matched, or "" (a tentative track or no match).
+	TrackIDs []string
 }
 
 // Subscription receives a camera's analysed frames at a capped rate. It
@@ -79,7 +82,7 @@ func (c *Camera) Subscribe(maxFPS float64) (*Subscription, error) {
 }
 
 // offer gives a frame to every subscriber due one.
-func (t *tap) offer(f *frame, dets []Detection) {
+func (t *tap) offer(f *frame, dets []Detection, tracks []string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for s := range t.subs {
@@ -87,7 +90,8 @@ func (t *tap) offer(f *frame, dets []Detection) {
 			continue
 		}
 		s.last = f.time
-		out := Frame{Mat: f.mat.Clone(), Time: f.time, Seq: f.seq, Detections: append([]Detection(nil), dets...)}
+		out := Frame{Mat: f.mat.Clone(), Time: f.time, Seq: f.seq, Detections: append([]Detection(nil), dets...),
+			TrackIDs: append([]string(nil), tracks...)}
 		select {
 		case old := <-s.ch:
 			old.Mat.Close()

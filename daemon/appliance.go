@@ -16,6 +16,7 @@ import (
 	"imageapid/daemon/config"
 	"imageapid/daemon/mqtt"
 	"imageapid/estimators/face"
+	"imageapid/ui"
 )
 
 // appliance is the camera side of the daemon: the embedded broker (unless an
@@ -28,6 +29,9 @@ type appliance struct {
 	cameras *camera.Manager
 	builder *analysisBuilder
 	counts  *trackCounts
+	// events and inView feed the web console from the event sink.
+	events *ui.EventHub
+	inView *ui.InView
 }
 
 func startAppliance(ctx context.Context, cfg config.Config, a *app, log *slog.Logger) (*appliance, error) {
@@ -35,7 +39,8 @@ func startAppliance(ctx context.Context, cfg config.Config, a *app, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("camera face pipeline: %w", err)
 	}
-	ap := &appliance{log: log, builder: newAnalysisBuilder(camFaces, a.estimators), counts: newTrackCounts()}
+	ap := &appliance{log: log, builder: newAnalysisBuilder(camFaces, a.estimators), counts: newTrackCounts(),
+		events: ui.NewEventHub(ui.EventOptions{}), inView: ui.NewInView(10*time.Minute, 5*time.Second)}
 	if cfg.MQTT.Enabled {
 		url := cfg.MQTT.URL
 		if url == "" {
@@ -98,6 +103,9 @@ func (ap *appliance) apply(ctx context.Context, cfgs []camera.Config) error {
 	if err := ap.cameras.Apply(ctx, cfgs); err != nil {
 		return fmt.Errorf("cameras: %w", err)
 	}
+	for _, c := range cfgs {
+		ap.inView.Set(c.ID, ap.counts.get(c.ID, camera.ClassFace), ap.counts.get(c.ID, camera.ClassBody), time.Now())
+	}
 	if ap.pub == nil {
 		return nil
 	}
@@ -110,15 +118,25 @@ func (ap *appliance) apply(ctx context.Context, cfgs []camera.Config) error {
 }
 
 // publishEvent is the cameras' event sink: the event goes to the outbox
-// (fsync'd) and the camera's face and people counts follow it.
+// (fsync'd), then to the web console's streams with the same JSON, and the
+// camera's face and people counts follow it. Without MQTT the console gets
+// the camera's event as it is (no event_id, no device_id).
 func (ap *appliance) publishEvent(_ context.Context, e camera.Event) error {
 	faces, people := ap.counts.track(e)
+	ap.inView.Set(e.CameraID, faces, people, time.Now())
 	if ap.pub == nil {
+		payload, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("event: %w", err)
+		}
+		ap.events.Publish(e.CameraID, string(e.Type), payload)
 		return nil
 	}
-	if err := ap.pub.PublishEvent(e); err != nil {
+	payload, err := ap.pub.PublishEventPayload(e)
+	if err != nil {
 		return err
 	}
+	ap.events.Publish(e.CameraID, string(e.Type), payload)
 	return ap.pub.UpdateCounts(e.CameraID, faces, people)
 }
 

@@ -187,7 +187,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	}
 	go kiosk.Run(bg)
 	kioskRoutes := kiosk.Handler(cfg.HTTP.RequestTimeout)
-	webUI := ui.Handler() // the embedded pages: /kiosk, assets under /ui/
+	webUI := ui.Handler() // the embedded pages: the console at /, /kiosk, assets under /ui/
 	srv := api.New(api.Config{
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
 		MaxPixels:      cfg.HTTP.MaxPixels,
@@ -206,6 +206,12 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithOpenAPIPaths(sessions.OpenAPIPaths()),
 		api.WithOpenAPIPaths(ui.OpenAPIPaths()),
 		api.WithPrefixHandler(ui.AssetPrefix, webUI),
+		// The console: its page, the live events, what is in view, the system page's data.
+		api.WithHandler("/", webUI),
+		api.WithHandler(ui.EventsPath, ap.events),
+		api.WithHandler(ui.InViewPath, ap.inView),
+		api.WithHandler(ui.SystemPath, ui.SystemHandler(systemInfo(a, ap, cfg, time.Now()))),
+		api.WithOpenAPIPaths(ui.ConsoleOpenAPIPaths()),
 	)
 	httpServer := &http.Server{
 		Handler:           srv,
@@ -214,6 +220,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	httpServer.RegisterOnShutdown(ap.events.Close) // open event streams end at shutdown
 	// Ready before serving: the listener is bound and the models are
 	// loaded, so the first request answered must not see "starting".
 	srv.SetReady(func() map[string]any { return map[string]any{"models": a.runtime.Loaded()} })

@@ -155,6 +155,11 @@ func (r *Runtime) Loaded() map[string]string {
 	return out
 }
 
+// Manifest lists every model the runtime may load, loaded or not.
+func (r *Runtime) Manifest() []ModelInfo {
+	return append([]ModelInfo(nil), r.manifest.Models...)
+}
+
 // Delegates reports the delegate status of each model loaded so far.
 func (r *Runtime) Delegates() map[string]DelegateStatus {
 	r.mu.Lock()

@@ -25,3 +25,29 @@ func OpenAPIPaths() map[string]any {
 		}},
 	}
 }
+
+// ConsoleOpenAPIPaths describes the console and the routes it reads.
+func ConsoleOpenAPIPaths() map[string]any {
+	get := func(summary, ok string, params []any, errs ...string) map[string]any {
+		resp := map[string]any{"200": map[string]any{"description": ok}}
+		for _, c := range errs {
+			resp[c] = map[string]any{"description": "{\"detail\": ...}"}
+		}
+		op := map[string]any{"summary": summary, "responses": resp}
+		if params != nil {
+			op["parameters"] = params
+		}
+		return map[string]any{"get": op}
+	}
+	list := func(name, what string) map[string]any {
+		return map[string]any{"name": name, "in": "query", "description": what, "schema": map[string]any{"type": "string"}}
+	}
+	return map[string]any{
+		"/": get("The web console (cameras, events, system)", "text/html", nil),
+		EventsPath: get("Live events as server-sent events: the MQTT events' JSON, the latest ones first",
+			"text/event-stream", []any{list("camera", "comma-separated camera ids"), list("kind", "comma-separated event types (track_new, track_update, track_end)")},
+			"400", "429"),
+		InViewPath: get("Faces and people each camera had in view, in 5 s buckets over the last 10 minutes", "application/json", nil),
+		SystemPath: get("Models and delegates, MQTT, request statistics, version, uptime and the effective config (secrets masked)", "application/json", nil, "500"),
+	}
+}

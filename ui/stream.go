@@ -129,7 +129,7 @@ func (s *streams) stream(w http.ResponseWriter, r *http.Request, id string, over
 	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+boundary)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
 	for {
 		select {
 		case <-r.Context().Done():
@@ -143,14 +143,15 @@ func (s *streams) stream(w http.ResponseWriter, r *http.Request, id string, over
 			if err != nil {
 				return
 			}
+			rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // a reader that stopped is cut off
 			if _, err := fmt.Fprintf(w, "--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", boundary, len(b)); err != nil {
 				return
 			}
 			if _, err := w.Write(append(b, '\r', '\n')); err != nil {
 				return
 			}
-			if flusher != nil {
-				flusher.Flush()
+			if rc.Flush() != nil {
+				return
 			}
 		}
 	}
@@ -175,12 +176,19 @@ func (s *streams) encode(f camera.Frame, overlay bool) ([]byte, error) {
 	}
 	if overlay && len(f.Detections) > 0 { // img is this subscriber's own copy
 		w, h := img.Cols(), img.Rows()
-		for _, d := range f.Detections {
+		for i, d := range f.Detections {
 			col, ok := overlayColours[d.Class]
 			if !ok {
 				col = color.RGBA{R: 200, G: 200, B: 200, A: 255}
 			}
-			gocv.Rectangle(&img, d.Box.Pixels(w, h), col, 2)
+			box := d.Box.Pixels(w, h)
+			gocv.Rectangle(&img, box, col, 2)
+			if i < len(f.TrackIDs) && f.TrackIDs[i] != "" {
+				label := ShortTrackID(f.TrackIDs[i])
+				at := image.Pt(box.Min.X+2, max(box.Min.Y-5, 12))
+				gocv.PutText(&img, label, at, gocv.FontHersheySimplex, 0.45, color.RGBA{A: 255}, 3)
+				gocv.PutText(&img, label, at, gocv.FontHersheySimplex, 0.45, col, 1)
+			}
 		}
 	}
 	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, 80})
@@ -189,4 +197,18 @@ func (s *streams) encode(f camera.Frame, overlay bool) ([]byte, error) {
 	}
 	defer buf.Close()
 	return append([]byte(nil), buf.GetBytes()...), nil
+}
+
+// ShortTrackID is the label a preview draws for a track and the console
+// shows beside its events: the six hex digits of the track id's timestamp
+// just before its per-process salt (camera ids are 16 hex digits of
+// nanoseconds then 8 of salt), which tell apart the tracks on screen.
+func ShortTrackID(id string) string {
+	if len(id) == 24 {
+		return id[10:16]
+	}
+	if len(id) > 6 {
+		return id[len(id)-6:]
+	}
+	return id
 }

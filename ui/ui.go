@@ -1,9 +1,11 @@
-// Package ui owns the embedded web pages: the kiosk liveness page today, the
-// console and the watchlist page later. Everything is plain HTML, CSS and
+// Package ui owns the embedded web pages (the console at /, the kiosk
+// liveness page, the watchlist page later) and what they read besides the
+// Image API: the camera previews, the live events, what the cameras have
+// in view and the system summary. Everything is plain HTML, CSS and
 // JavaScript embedded in the binary with go:embed: no framework, no build
 // step, no CDN, no web fonts and no network access at build or run time.
 //
-// Pages are served at their own paths (/kiosk) and their assets under /ui/
+// Pages are served at their own paths (/, /kiosk) and their assets under /ui/
 // (/ui/kiosk/kiosk.js is static/kiosk/kiosk.js). Every response carries a
 // strict Content-Security-Policy (same origin only; camera previews may use
 // blob:, data: and mediastream: URLs), nosniff, and Cache-Control: no-cache
@@ -34,6 +36,7 @@ const AssetPrefix = "/ui/"
 
 // pages maps a page's URL path to its file under static/.
 var pages = map[string]string{
+	"/":      "console/index.html",
 	"/kiosk": "kiosk/index.html",
 }
 
@@ -104,6 +107,10 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == AssetPrefix && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		http.Redirect(w, r, "/", http.StatusFound) // the console's other address
+		return
+	}
 	f := h.lookup(r.URL.Path)
 	if f == nil {
 		writeError(w, http.StatusNotFound, "Not Found")

@@ -27,10 +27,13 @@ func get(t *testing.T, h http.Handler, method, path string, hdr map[string]strin
 func TestServesPagesAndAssets(t *testing.T) {
 	h := ui.Handler()
 	for path, ctype := range map[string]string{
-		"/kiosk":               "text/html; charset=utf-8",
-		"/ui/kiosk/kiosk.js":   "text/javascript; charset=utf-8",
-		"/ui/kiosk/strings.js": "text/javascript; charset=utf-8",
-		"/ui/kiosk/kiosk.css":  "text/css; charset=utf-8",
+		"/kiosk":                  "text/html; charset=utf-8",
+		"/ui/kiosk/kiosk.js":      "text/javascript; charset=utf-8",
+		"/ui/kiosk/strings.js":    "text/javascript; charset=utf-8",
+		"/ui/kiosk/kiosk.css":     "text/css; charset=utf-8",
+		"/":                       "text/html; charset=utf-8",
+		"/ui/console/console.js":  "text/javascript; charset=utf-8",
+		"/ui/console/console.css": "text/css; charset=utf-8",
 	} {
 		resp := get(t, h, http.MethodGet, path, nil)
 		body, _ := io.ReadAll(resp.Body)
@@ -66,19 +69,22 @@ func TestServesPagesAndAssets(t *testing.T) {
 	if resp := get(t, h, http.MethodHead, "/kiosk", nil); resp.StatusCode != 200 {
 		t.Errorf("HEAD /kiosk: %d", resp.StatusCode)
 	}
-	if got := ui.Pages(); len(got) != 1 || got[0] != "/kiosk" {
+	if got := ui.Pages(); len(got) != 2 || got[0] != "/" || got[1] != "/kiosk" {
 		t.Errorf("Pages() = %v", got)
 	}
 }
 
 func TestRefusesOtherPathsAndMethods(t *testing.T) {
 	h := ui.Handler()
-	for _, path := range []string{"/ui/", "/ui/kiosk/index.html", "/ui/kiosk/nope.js", "/ui/../ui.go", "/ui/kiosk/../kiosk/kiosk.js/", "/kiosk/"} {
+	for _, path := range []string{"/ui/console/index.html", "/ui/kiosk/index.html", "/ui/kiosk/nope.js", "/ui/../ui.go", "/ui/kiosk/../kiosk/kiosk.js/", "/kiosk/"} {
 		resp := get(t, h, http.MethodGet, path, nil)
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 404 || string(body) != `{"detail":"Not Found"}` {
 			t.Errorf("%s: %d %s, want 404", path, resp.StatusCode, body)
 		}
+	}
+	if resp := get(t, h, http.MethodGet, "/ui/", nil); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
+		t.Errorf("GET /ui/: %d to %q, want a redirect to the console at /", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp := get(t, h, http.MethodPost, "/kiosk", nil)
 	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {

@@ -311,34 +311,41 @@ func (p *Publisher) DeviceID() string { return p.opts.DeviceID }
 // added here. It returns once the event is on disk (fsync), without waiting
 // for the broker.
 func (p *Publisher) PublishEvent(ev any) error {
+	_, err := p.PublishEventPayload(ev)
+	return err
+}
+
+// PublishEventPayload is PublishEvent returning the payload queued, so the
+// web console can show the very JSON the broker gets.
+func (p *Publisher) PublishEventPayload(ev any) ([]byte, error) {
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("mqtt event: %w", err)
+		return nil, fmt.Errorf("mqtt event: %w", err)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return fmt.Errorf("mqtt event: must be a JSON object, got %.40s", body)
+		return nil, fmt.Errorf("mqtt event: must be a JSON object, got %.40s", body)
 	}
 	for _, k := range []string{"event_id", "device_id"} {
 		if _, ok := fields[k]; ok {
-			return fmt.Errorf("mqtt event: key %q is reserved", k)
+			return nil, fmt.Errorf("mqtt event: key %q is reserved", k)
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	id, err := p.ids.next(time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	payload := envelope(id, p.opts.DeviceID, body)
 	if err := p.outbox.Append(payload); err != nil {
-		return fmt.Errorf("mqtt event: %w", err)
+		return nil, fmt.Errorf("mqtt event: %w", err)
 	}
 	p.signal()
-	return nil
+	return payload, nil
 }
 
 // envelope puts the envelope keys first in the caller's JSON object.
