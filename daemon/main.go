@@ -34,6 +34,7 @@ import (
 	"imageapid/models"
 	"imageapid/sessions"
 	"imageapid/ui"
+	"imageapid/watchlist"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -187,6 +188,16 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	}
 	go kiosk.Run(bg)
 	kioskRoutes := kiosk.Handler(cfg.HTTP.RequestTimeout)
+	lists, err := openWatchlists(ctx, cfg, a, log)
+	if err != nil {
+		ap.close(context.Background())
+		ln.Close()
+		return err
+	}
+	if lists != nil {
+		defer lists.Close()
+		go lists.Run(bg)
+	}
 	webUI := ui.Handler() // the embedded pages: /kiosk, assets under /ui/
 	srv := api.New(api.Config{
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
@@ -206,6 +217,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithOpenAPIPaths(sessions.OpenAPIPaths()),
 		api.WithOpenAPIPaths(ui.OpenAPIPaths()),
 		api.WithPrefixHandler(ui.AssetPrefix, webUI),
+		api.WithPrefixHandler(watchlist.Prefix, watchlistRoutes(lists, cfg)),
+		api.WithOpenAPIPaths(watchlistPaths(lists)),
 	)
 	httpServer := &http.Server{
 		Handler:           srv,

@@ -19,6 +19,7 @@ import (
 	"imageapid/estimators/facecache"
 	"imageapid/models"
 	"imageapid/sessions"
+	"imageapid/watchlist"
 )
 
 // Config is the whole daemon configuration.
@@ -44,6 +45,8 @@ type Config struct {
 	MQTT     MQTT   `yaml:"mqtt"`
 	// Sessions bounds and tunes kiosk liveness sessions.
 	Sessions sessions.Config `yaml:"sessions"`
+	// Watchlist configures 1:N identification (/v1/watchlists).
+	Watchlist watchlist.Config `yaml:"watchlist"`
 	// WatchdogStall is how long a camera pipeline may make no progress
 	// before the systemd watchdog stops being fed (and restarts the service).
 	WatchdogStall time.Duration `yaml:"watchdog_stall"`
@@ -156,6 +159,7 @@ func Default() Config {
 			Tiling: "auto", BorderPass: "auto", CloseUp: "auto", RefineMesh: "on"},
 		FaceCache:     facecache.Default(),
 		Sessions:      sessions.DefaultConfig(),
+		Watchlist:     watchlist.DefaultConfig(),
 		WatchdogStall: time.Minute,
 		MQTT: MQTT{
 			Enabled:          true,
@@ -204,6 +208,9 @@ func (c *Config) Check() error {
 		return err
 	}
 	if err := c.Sessions.Check(); err != nil {
+		return err
+	}
+	if err := c.Watchlist.Check(); err != nil {
 		return err
 	}
 	opts := c.Models.RuntimeOptions()
