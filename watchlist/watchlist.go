@@ -41,7 +41,7 @@ type Config struct {
 
 // DefaultConfig is the section's defaults.
 func DefaultConfig() Config {
-	return Config{Enabled: true, FAR: 0.001, VacuumInterval: 24 * time.Hour, MinEyesDistance: 16, MaxYaw: 45}
+	return Config{Enabled: true, FAR: 0.0001, VacuumInterval: 24 * time.Hour, MinEyesDistance: 16, MaxYaw: 45}
 }
 
 // Check reports the first invalid setting.
