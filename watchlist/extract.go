@@ -88,7 +88,7 @@ func (x *PipelineExtractor) Faces(ctx context.Context, img gocv.Mat) ([]FoundFac
 			q.Sharpness = r.SharpnessScore
 		}
 		out = append(out, FoundFace{
-			BBox: [4]float64{round6(clamp01(d.X1 / w)), round6(clamp01(d.Y1 / h)), round6(clamp01(d.X2 / w)), round6(clamp01(d.Y2 / h))},
+			BBox:     [4]float64{round6(clamp01(d.X1 / w)), round6(clamp01(d.Y1 / h)), round6(clamp01(d.X2 / w)), round6(clamp01(d.Y2 / h))},
 			Template: blob, Vector: t.Vector, Quality: q,
 		})
 	}
