@@ -53,6 +53,7 @@ train: deps models
 eval: deps models
 	go run ./estimators/cmd/eval --data ../shared/testdata
 	go run ./sessions/cmd/kioskeval --kiosk ../shared/kiosk
+	go run ./watchlist/cmd/identeval --corpus ../shared/corpus
 
 fmt:
 	gofmt -w .
