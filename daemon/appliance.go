@@ -28,6 +28,8 @@ type appliance struct {
 	cameras *camera.Manager
 	builder *analysisBuilder
 	counts  *trackCounts
+	// announced remembers who each live track was announced as.
+	announced *announced
 }
 
 func startAppliance(ctx context.Context, cfg config.Config, a *app, log *slog.Logger) (*appliance, error) {
@@ -35,7 +37,8 @@ func startAppliance(ctx context.Context, cfg config.Config, a *app, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("camera face pipeline: %w", err)
 	}
-	ap := &appliance{log: log, builder: newAnalysisBuilder(camFaces, a.estimators), counts: newTrackCounts()}
+	ap := &appliance{log: log, builder: newAnalysisBuilder(camFaces, a.estimators), counts: newTrackCounts(), announced: newAnnounced()}
+	ap.builder.lists = a.lists
 	if cfg.MQTT.Enabled {
 		url := cfg.MQTT.URL
 		if url == "" {
@@ -104,6 +107,11 @@ func (ap *appliance) apply(ctx context.Context, cfgs []camera.Config) error {
 	infos := make([]mqtt.CameraInfo, len(cfgs))
 	for i, c := range cfgs {
 		infos[i] = mqtt.CameraInfo{ID: c.ID, Name: c.Name}
+		if c.Identify.List != "" {
+			if err := ap.pub.PublishIdentityDiscovery(infos[i]); err != nil {
+				return err
+			}
+		}
 		ap.pub.UpdateCounts(c.ID, ap.counts.get(c.ID, camera.ClassFace), ap.counts.get(c.ID, camera.ClassBody))
 	}
 	return ap.pub.PublishDiscovery(infos)
@@ -117,6 +125,9 @@ func (ap *appliance) publishEvent(_ context.Context, e camera.Event) error {
 		return nil
 	}
 	if err := ap.pub.PublishEvent(e); err != nil {
+		return err
+	}
+	if err := ap.publishIdentity(e); err != nil {
 		return err
 	}
 	return ap.pub.UpdateCounts(e.CameraID, faces, people)

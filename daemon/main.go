@@ -83,6 +83,8 @@ type app struct {
 	metrics    *metrics.Metrics
 	// liveness analyses kiosk session frames.
 	liveness *sessions.Analyzer
+	// lists are the watchlists (nil when disabled), opened by serve.
+	lists *watchlist.Service
 }
 
 func build(cfg config.Config, log *slog.Logger) (*app, error) {
@@ -168,6 +170,16 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	// outbox flush that shutdown wants.
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
+	lists, err := openWatchlists(ctx, cfg, a, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if lists != nil {
+		defer lists.Close()
+		go lists.Run(bg)
+	}
+	a.lists = lists
 	ap, err := startAppliance(bg, cfg, a, log)
 	if err != nil {
 		ln.Close()
@@ -188,16 +200,6 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	}
 	go kiosk.Run(bg)
 	kioskRoutes := kiosk.Handler(cfg.HTTP.RequestTimeout)
-	lists, err := openWatchlists(ctx, cfg, a, log)
-	if err != nil {
-		ap.close(context.Background())
-		ln.Close()
-		return err
-	}
-	if lists != nil {
-		defer lists.Close()
-		go lists.Run(bg)
-	}
 	webUI := ui.Handler() // the embedded pages: /kiosk, assets under /ui/
 	srv := api.New(api.Config{
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,

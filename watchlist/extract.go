@@ -162,3 +162,43 @@ func (s *Service) SearchImage(ctx context.Context, list string, img gocv.Mat, li
 	}
 	return out, nil
 }
+
+// Identity is who a camera's face track is: the best candidate under the
+// list's threshold.
+type Identity struct {
+	PersonID string  `json:"person_id"`
+	Name     string  `json:"name"`
+	Score    float64 `json:"score"`
+	FAR      float64 `json:"fa_r"`
+	Distance float64 `json:"distance"`
+}
+
+// Identify searches a list for the largest face of img (a track's best
+// shot); nil when there is no face, no list of that name, or no candidate
+// under the threshold.
+func (s *Service) Identify(ctx context.Context, list string, img gocv.Mat) (*Identity, error) {
+	if s.extractor == nil {
+		return nil, nil
+	}
+	if _, err := s.list(ctx, list, false); err != nil {
+		return nil, nil
+	}
+	faces, err := s.extractor.Faces(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	best, area := -1, 0.0
+	for i, f := range faces {
+		if a := (f.BBox[2] - f.BBox[0]) * (f.BBox[3] - f.BBox[1]); a > area {
+			best, area = i, a
+		}
+	}
+	if best < 0 {
+		return nil, nil
+	}
+	c, err := s.Search(ctx, list, faces[best].Vector, 1)
+	if err != nil || len(c) == 0 {
+		return nil, err
+	}
+	return &Identity{PersonID: c[0].PersonID, Name: c[0].Name, Score: c[0].Score, FAR: c[0].FAR, Distance: c[0].Distance}, nil
+}

@@ -248,6 +248,9 @@ func (c *Config) Check() error {
 		if err := cam.Validate(); err != nil {
 			return fmt.Errorf("cameras[%d]: %w", i, err)
 		}
+		if cam.Identify.List != "" && !c.Watchlist.Enabled {
+			return fmt.Errorf("cameras[%d]: identify.list needs watchlist.enabled", i)
+		}
 		if ids[cam.ID] {
 			return fmt.Errorf("cameras[%d]: id %q used twice", i, cam.ID)
 		}
