@@ -207,7 +207,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		MaxObjects:     cfg.HTTP.MaxObjects,
 		MaxConcurrent:  cfg.HTTP.MaxConcurrent,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
-	}, log, a.estimators,
+	}, log, withIdentifier(a.estimators, lists, cfg),
 		api.WithVersion(version),
 		api.WithObserver(a.metrics.ObserveRequest),
 		api.WithHandler("/metrics", a.metrics.Handler()),

@@ -76,3 +76,11 @@ func watchlistPaths(lists *watchlist.Service) map[string]any {
 	}
 	return watchlist.OpenAPIPaths()
 }
+
+// withIdentifier adds the face-identifier service when watchlists are on.
+func withIdentifier(ests []estimators.Estimator, lists *watchlist.Service, cfg config.Config) []estimators.Estimator {
+	if lists == nil {
+		return ests
+	}
+	return append(ests[:len(ests):len(ests)], lists.FaceIdentifier(cfg.Watchlist.IdentifierList))
+}

@@ -21,6 +21,7 @@ import (
 // corrupted database file stops the daemon with an error naming it.
 func TestWatchlistSurvivesRestart(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.Watchlist.IdentifierList = "door"
 	astronaut := testenv.ReadFixture(t, "astronaut.png")
 	addr, stop := startDaemon(t, cfg)
 	base := "http://" + addr + "/v1/watchlists/door"
@@ -45,6 +46,25 @@ func TestWatchlistSurvivesRestart(t *testing.T) {
 	code, body := testenv.PostImage(t, "http://"+addr+"/v1/watchlists/door/search", astronaut, nil)
 	if code != 200 || !strings.Contains(string(body), p.ID) {
 		t.Fatalf("search after restart: %d %s", code, body)
+	}
+	// The Image API service face-identifier answers from the same list.
+	code, body = testenv.PostImage(t, "http://"+addr+"/face-identifier/process/image", astronaut, nil)
+	var res struct {
+		Objects []struct {
+			Class    string
+			Identity *struct {
+				PersonID string `json:"person_id"`
+				Name     string
+			}
+		}
+	}
+	json.Unmarshal(body, &res)
+	if code != 200 || len(res.Objects) != 1 || res.Objects[0].Identity == nil || res.Objects[0].Identity.PersonID != p.ID {
+		t.Fatalf("face-identifier: %d %s", code, body)
+	}
+	code, body = testenv.PostImage(t, "http://"+addr+"/face-identifier/process/image", testenv.ReadFixture(t, "coffee.png"), nil)
+	if code != 200 || strings.Contains(string(body), "identity") {
+		t.Fatalf("face-identifier without a face: %d %s", code, body)
 	}
 	stop()
 

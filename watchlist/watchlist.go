@@ -34,6 +34,8 @@ type Config struct {
 	FAR float64 `yaml:"fa_r"`
 	// VacuumInterval is how often the file is rewritten without free pages.
 	VacuumInterval time.Duration `yaml:"vacuum_interval"`
+	// IdentifierList is the list the face-identifier service searches.
+	IdentifierList string `yaml:"identifier_list"`
 	// MinEyesDistance (pixels) and MaxYaw (degrees) gate enrolment photos.
 	MinEyesDistance float64 `yaml:"min_eyes_distance"`
 	MaxYaw          float64 `yaml:"max_yaw"`
@@ -41,13 +43,16 @@ type Config struct {
 
 // DefaultConfig is the section's defaults.
 func DefaultConfig() Config {
-	return Config{Enabled: true, FAR: 0.0001, VacuumInterval: 24 * time.Hour, MinEyesDistance: 16, MaxYaw: 45}
+	return Config{Enabled: true, FAR: 0.0001, VacuumInterval: 24 * time.Hour, IdentifierList: "default", MinEyesDistance: 16, MaxYaw: 45}
 }
 
 // Check reports the first invalid setting.
 func (c Config) Check() error {
 	if !(c.FAR > 0 && c.FAR < 1) {
 		return fmt.Errorf("watchlist.fa_r %v: want a rate between 0 and 1", c.FAR)
+	}
+	if !listNameRE.MatchString(c.IdentifierList) {
+		return fmt.Errorf("watchlist.identifier_list %q: use 1 to 64 letters, digits, '_', '.' or '-'", c.IdentifierList)
 	}
 	if c.VacuumInterval < 0 || c.MinEyesDistance < 0 || c.MaxYaw < 0 {
 		return errors.New("watchlist: vacuum_interval, min_eyes_distance and max_yaw must not be negative")
