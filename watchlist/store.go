@@ -496,12 +496,27 @@ func (s *Store) DeletePerson(ctx context.Context, listID int64, id string) error
 	return s.Checkpoint(ctx)
 }
 
-// Checkpoint copies the WAL into the database file and truncates it.
+// Checkpoint copies the WAL into the database file and truncates it,
+// retrying while a reader holds an older snapshot, so that an erasure
+// reaches the file before the request returns.
 func (s *Store) Checkpoint(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+	for attempt := 0; ; attempt++ {
+		var busy, logFrames, done int
+		if err := s.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		if attempt == 50 {
+			return errors.New("checkpoint: the WAL stayed busy for 5 s")
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("checkpoint: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return nil
 }
 
 // Vacuum rewrites the database file without free pages.
