@@ -55,6 +55,7 @@ eval: deps models
 	go run ./estimators/cmd/eval --data ../shared/testdata
 	go run ./estimators/cmd/eval --data ../shared/corpus/liveness2 --tasks attributes
 	go run ./sessions/cmd/kioskeval --kiosk ../shared/kiosk
+	go run ./watchlist/cmd/identeval --corpus ../shared/corpus
 
 fmt:
 	gofmt -w .

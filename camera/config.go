@@ -26,10 +26,19 @@ type Config struct {
 	// several times a face detector [1: every frame].
 	BodyEvery int `yaml:"body_every"`
 
+	// Identify names a watchlist to identify each face track's best shots
+	// against; their events then carry "identity" in their attributes.
+	Identify IdentifyConfig `yaml:"identify"`
+
 	Tracker    TrackerConfig   `yaml:"tracker"`
 	Events     EventConfig     `yaml:"events"`
 	Attributes AttributeConfig `yaml:"attributes"`
 	Reconnect  BackoffConfig   `yaml:"reconnect"`
+}
+
+// IdentifyConfig names the watchlist a camera identifies faces against.
+type IdentifyConfig struct {
+	List string `yaml:"list"`
 }
 
 // EventConfig tunes what a camera publishes.

@@ -11,6 +11,7 @@ import (
 	"imageapid/camera"
 	"imageapid/estimators"
 	"imageapid/estimators/face"
+	"imageapid/watchlist"
 )
 
 // Names a camera's `estimators` list may hold besides attribute services.
@@ -26,6 +27,8 @@ type analysisBuilder struct {
 	// faces is a pipeline tuned for frames: one pass per frame, no tiling.
 	faces    *face.Pipeline
 	services map[string]estimators.Estimator
+	// lists identifies faces for cameras with identify.list (nil: watchlists off).
+	lists *watchlist.Service
 }
 
 // newAnalysisBuilder takes the camera face pipeline (see cameraFaceConfig).
@@ -79,6 +82,12 @@ func (b *analysisBuilder) build(cfg camera.Config) (camera.Analysis, error) {
 	}
 	if len(attrs) > 0 {
 		an.Attributor = serviceAttributor{attrs}
+	}
+	if cfg.Identify.List != "" {
+		if b.lists == nil {
+			return camera.Analysis{}, fmt.Errorf("camera %s: identify.list needs watchlist.enabled", cfg.ID)
+		}
+		an.Attributor = identityAttributor{inner: an.Attributor, lists: b.lists, list: cfg.Identify.List}
 	}
 	an.Release = func() {
 		for _, c := range closers {
@@ -218,4 +227,34 @@ func (s *strided) Detect(ctx context.Context, frame gocv.Mat) ([]camera.Detectio
 func cameraFaceConfig(c face.Config) face.Config {
 	c.Tiling, c.BorderPass, c.CloseUp = "off", "off", "off"
 	return c
+}
+
+// identityAttributor adds "identity" (a *watchlist.Identity, or nil for
+// someone not on the list) to a face track's attributes.
+type identityAttributor struct {
+	inner camera.Attributor
+	lists *watchlist.Service
+	list  string
+}
+
+func (a identityAttributor) Attributes(ctx context.Context, crop gocv.Mat, d camera.Detection) (map[string]any, error) {
+	if d.Class != camera.ClassFace {
+		return nil, nil
+	}
+	out := map[string]any{}
+	if a.inner != nil {
+		attrs, err := a.inner.Attributes(ctx, crop, d)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range attrs {
+			out[k] = v
+		}
+	}
+	id, err := a.lists.Identify(ctx, a.list, crop)
+	if err != nil {
+		return nil, fmt.Errorf("identify: %w", err)
+	}
+	out["identity"] = id
+	return out, nil
 }

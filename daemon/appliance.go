@@ -32,6 +32,8 @@ type appliance struct {
 	// events and inView feed the web console from the event sink.
 	events *ui.EventHub
 	inView *ui.InView
+	// announced remembers who each live track was announced as.
+	announced *announced
 }
 
 func startAppliance(ctx context.Context, cfg config.Config, a *app, log *slog.Logger) (*appliance, error) {
@@ -40,7 +42,9 @@ func startAppliance(ctx context.Context, cfg config.Config, a *app, log *slog.Lo
 		return nil, fmt.Errorf("camera face pipeline: %w", err)
 	}
 	ap := &appliance{log: log, builder: newAnalysisBuilder(camFaces, a.estimators), counts: newTrackCounts(),
-		events: ui.NewEventHub(ui.EventOptions{}), inView: ui.NewInView(10*time.Minute, 5*time.Second)}
+		events: ui.NewEventHub(ui.EventOptions{}), inView: ui.NewInView(10*time.Minute, 5*time.Second),
+		announced: newAnnounced()}
+	ap.builder.lists = a.lists
 	if cfg.MQTT.Enabled {
 		url := cfg.MQTT.URL
 		if url == "" {
@@ -112,6 +116,11 @@ func (ap *appliance) apply(ctx context.Context, cfgs []camera.Config) error {
 	infos := make([]mqtt.CameraInfo, len(cfgs))
 	for i, c := range cfgs {
 		infos[i] = mqtt.CameraInfo{ID: c.ID, Name: c.Name}
+		if c.Identify.List != "" {
+			if err := ap.pub.PublishIdentityDiscovery(infos[i]); err != nil {
+				return err
+			}
+		}
 		ap.pub.UpdateCounts(c.ID, ap.counts.get(c.ID, camera.ClassFace), ap.counts.get(c.ID, camera.ClassBody))
 	}
 	return ap.pub.PublishDiscovery(infos)
@@ -137,6 +146,9 @@ func (ap *appliance) publishEvent(_ context.Context, e camera.Event) error {
 		return err
 	}
 	ap.events.Publish(e.CameraID, string(e.Type), payload)
+	if err := ap.publishIdentity(e); err != nil {
+		return err
+	}
 	return ap.pub.UpdateCounts(e.CameraID, faces, people)
 }
 

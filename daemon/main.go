@@ -34,6 +34,7 @@ import (
 	"imageapid/models"
 	"imageapid/sessions"
 	"imageapid/ui"
+	"imageapid/watchlist"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -82,6 +83,8 @@ type app struct {
 	metrics    *metrics.Metrics
 	// liveness analyses kiosk session frames.
 	liveness *sessions.Analyzer
+	// lists are the watchlists (nil when disabled), opened by serve.
+	lists *watchlist.Service
 }
 
 func build(cfg config.Config, log *slog.Logger) (*app, error) {
@@ -167,6 +170,16 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	// outbox flush that shutdown wants.
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
+	lists, err := openWatchlists(ctx, cfg, a, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if lists != nil {
+		defer lists.Close()
+		go lists.Run(bg)
+	}
+	a.lists = lists
 	ap, err := startAppliance(bg, cfg, a, log)
 	if err != nil {
 		ln.Close()
@@ -194,7 +207,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		MaxObjects:     cfg.HTTP.MaxObjects,
 		MaxConcurrent:  cfg.HTTP.MaxConcurrent,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
-	}, log, a.estimators,
+	}, log, withIdentifier(a.estimators, lists, cfg),
 		api.WithVersion(version),
 		api.WithObserver(a.metrics.ObserveRequest),
 		api.WithHandler("/metrics", a.metrics.Handler()),
@@ -212,6 +225,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithHandler(ui.InViewPath, ap.inView),
 		api.WithHandler(ui.SystemPath, ui.SystemHandler(systemInfo(a, ap, cfg, time.Now()))),
 		api.WithOpenAPIPaths(ui.ConsoleOpenAPIPaths()),
+		api.WithPrefixHandler(watchlist.Prefix, watchlistRoutes(lists, cfg)),
+		api.WithOpenAPIPaths(watchlistPaths(lists)),
 	)
 	httpServer := &http.Server{
 		Handler:           srv,

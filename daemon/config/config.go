@@ -19,6 +19,7 @@ import (
 	"imageapid/estimators/facecache"
 	"imageapid/models"
 	"imageapid/sessions"
+	"imageapid/watchlist"
 )
 
 // Config is the whole daemon configuration.
@@ -44,6 +45,8 @@ type Config struct {
 	MQTT     MQTT   `yaml:"mqtt"`
 	// Sessions bounds and tunes kiosk liveness sessions.
 	Sessions sessions.Config `yaml:"sessions"`
+	// Watchlist configures 1:N identification (/v1/watchlists).
+	Watchlist watchlist.Config `yaml:"watchlist"`
 	// WatchdogStall is how long a camera pipeline may make no progress
 	// before the systemd watchdog stops being fed (and restarts the service).
 	WatchdogStall time.Duration `yaml:"watchdog_stall"`
@@ -156,6 +159,7 @@ func Default() Config {
 			Tiling: "auto", BorderPass: "auto", CloseUp: "auto", RefineMesh: "on"},
 		FaceCache:     facecache.Default(),
 		Sessions:      sessions.DefaultConfig(),
+		Watchlist:     watchlist.DefaultConfig(),
 		WatchdogStall: time.Minute,
 		MQTT: MQTT{
 			Enabled:          true,
@@ -206,6 +210,9 @@ func (c *Config) Check() error {
 	if err := c.Sessions.Check(); err != nil {
 		return err
 	}
+	if err := c.Watchlist.Check(); err != nil {
+		return err
+	}
 	opts := c.Models.RuntimeOptions()
 	if err := (models.ModelOptions{Delegate: opts.Delegate, Library: opts.Library,
 		DelegateOptions: opts.DelegateOptions}).Validate(); err != nil {
@@ -240,6 +247,9 @@ func (c *Config) Check() error {
 	for i, cam := range c.Cameras {
 		if err := cam.Validate(); err != nil {
 			return fmt.Errorf("cameras[%d]: %w", i, err)
+		}
+		if cam.Identify.List != "" && !c.Watchlist.Enabled {
+			return fmt.Errorf("cameras[%d]: identify.list needs watchlist.enabled", i)
 		}
 		if ids[cam.ID] {
 			return fmt.Errorf("cameras[%d]: id %q used twice", i, cam.ID)

@@ -1,0 +1,68 @@
+// Command identeval measures 1:N identification on a corpus's identities/
+// with the daemon's face pipeline, template extractor, watchlist index and
+// verify-matcher calibration table:
+//
+//	go run ./watchlist/cmd/identeval --corpus ../shared/corpus
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"imageapid/estimators/face"
+	"imageapid/estimators/facetemplate"
+	"imageapid/models"
+	"imageapid/watchlist"
+)
+
+func main() {
+	corpus := flag.String("corpus", "../shared/corpus", "corpus folder (with manifest.json and identities/)")
+	manifest := flag.String("manifest", "models/manifest.json", "model manifest")
+	dir := flag.String("models", "models/build", "model folder")
+	keep := flag.Int("keep", 1, "keep every n-th identity (1: all)")
+	flip := flag.Bool("flip", false, "templates with flip test-time augmentation (the extractor's flip setting)")
+	flag.Parse()
+	if err := run(*corpus, *manifest, *dir, *keep, *flip); err != nil {
+		fmt.Fprintln(os.Stderr, "identeval:", err)
+		os.Exit(1)
+	}
+}
+
+func run(corpus, manifestPath, dir string, keep int, flip bool) error {
+	m, err := models.LoadManifest(manifestPath)
+	if err != nil {
+		return err
+	}
+	rt, err := models.NewRuntime(m, models.Options{Dir: dir, Delegate: models.DelegateXNNPACK, Threads: 1, Pool: 1},
+		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	p, err := face.New(rt, face.Config{})
+	if err != nil {
+		return err
+	}
+	e, err := facetemplate.NewEmbedder(rt, facetemplate.DefaultNetwork, flip)
+	if err != nil {
+		return err
+	}
+	cal, err := facetemplate.LoadCalibration(facetemplate.DefaultNetwork, flip)
+	if err != nil {
+		return err
+	}
+	photos, err := watchlist.CorpusPhotos(corpus, keep)
+	if err != nil {
+		return err
+	}
+	r, err := watchlist.EvalIdentification(context.Background(), photos, watchlist.NewPipelineExtractor(p, e), cal, e.Dim())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("watchlist identification on %s/identities (flip %t, every %d. identity):\n", corpus, flip, keep)
+	fmt.Println(r)
+	return nil
+}

@@ -1,0 +1,232 @@
+package watchlist
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"imageapid/estimators"
+	"imageapid/estimators/facetemplate"
+)
+
+// IdentificationResult is 1:N identification measured on a corpus.
+type IdentificationResult struct {
+	Identities, Photos, NoFace int
+	// Enrolled is the identities with an enrolment template (their first
+	// photo, in path order, where a face was found).
+	Enrolled int
+	// Rank1 is the share of mated probes (every other photo of an enrolled
+	// identity with a face) whose nearest template, with every identity
+	// enrolled, is their own; MatedProbes counts them.
+	Rank1       float64
+	MatedProbes int
+	// Open set: every second identity (in name order) is left out of the
+	// list; its photos are non-mated probes.
+	OpenMated, OpenNonMated int
+	// Threshold is the largest distance at which at most 1% of the
+	// non-mated probes get a candidate (FPIR); FNIR is then the share of
+	// mated probes whose own identity is not the first candidate under it.
+	Threshold, FPIR, FNIR float64
+	// ThresholdFAR is the calibration table's fa_r at Threshold.
+	ThresholdFAR float64
+	// At the default list threshold (DefaultConfig().FAR in the table):
+	DefaultThreshold, DefaultFPIR, DefaultFNIR float64
+}
+
+// String is the figures on a few lines.
+func (r IdentificationResult) String() string {
+	return fmt.Sprintf("identities %d, photos %d (no face found in %d), enrolled %d\n"+
+		"closed set: rank-1 %.4f on %d mated probes\n"+
+		"open set (half the identities left out): %d mated, %d non-mated probes\n"+
+		"  FNIR %.4f at FPIR %.4f, threshold %.2f (calibration fa_r %.5f)\n"+
+		"  default list threshold %.2f: FNIR %.4f, FPIR %.4f",
+		r.Identities, r.Photos, r.NoFace, r.Enrolled, r.Rank1, r.MatedProbes,
+		r.OpenMated, r.OpenNonMated, r.FNIR, r.FPIR, r.Threshold, r.ThresholdFAR,
+		r.DefaultThreshold, r.DefaultFNIR, r.DefaultFPIR)
+}
+
+// CorpusPhotos reads identities/ of a corpus folder's manifest.json:
+// photo paths by identity, in path order; every keep-th identity (in name
+// order) is kept, so a test can sample.
+func CorpusPhotos(corpus string, keep int) (map[string][]string, error) {
+	b, err := os.ReadFile(filepath.Join(corpus, "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("identification corpus: %w", err)
+	}
+	var m struct {
+		Files []struct {
+			Path   string `json:"path"`
+			Labels struct {
+				Identity string `json:"identity"`
+			} `json:"labels"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("identification corpus manifest: %w", err)
+	}
+	all := map[string][]string{}
+	for _, f := range m.Files {
+		if strings.HasPrefix(f.Path, "identities/") && f.Labels.Identity != "" {
+			all[f.Labels.Identity] = append(all[f.Labels.Identity], filepath.Join(corpus, f.Path))
+		}
+	}
+	names := make([]string, 0, len(all))
+	for n := range all {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := map[string][]string{}
+	for i, n := range names {
+		if keep <= 1 || i%keep == 0 {
+			sort.Strings(all[n])
+			out[n] = all[n]
+		}
+	}
+	return out, nil
+}
+
+// EvalIdentification templates every photo (its largest face) and measures
+// identification with the index and the calibration table the daemon uses.
+func EvalIdentification(ctx context.Context, photos map[string][]string, x Extractor, cal *facetemplate.Calibration, dim int) (IdentificationResult, error) {
+	var r IdentificationResult
+	names := make([]string, 0, len(photos))
+	for n := range photos {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	vecs := map[string][][]float32{} // per identity, photos with a face, in path order
+	for _, n := range names {
+		for _, p := range photos[n] {
+			r.Photos++
+			v, err := largestFace(ctx, x, p)
+			if err != nil {
+				return r, err
+			}
+			if v == nil {
+				r.NoFace++
+				continue
+			}
+			vecs[n] = append(vecs[n], v)
+		}
+	}
+	r.Identities = len(names)
+
+	closed := NewIndex(dim)
+	open := NewIndex(dim)
+	for i, n := range names {
+		if len(vecs[n]) == 0 {
+			continue
+		}
+		r.Enrolled++
+		closed.Add(n, n, vecs[n][0])
+		if i%2 == 0 {
+			open.Add(n, n, vecs[n][0])
+		}
+	}
+	correct := 0
+	type probe struct {
+		mated bool
+		own   string
+		top   Hit
+		found bool
+	}
+	var probes []probe
+	for i, n := range names {
+		for j, v := range vecs[n] {
+			if j > 0 {
+				h, err := closed.Search(v, 1, 4)
+				if err != nil {
+					return r, err
+				}
+				r.MatedProbes++
+				if len(h) == 1 && h[0].PersonID == n {
+					correct++
+				}
+			}
+			enrolledHere := i%2 == 0
+			if enrolledHere && j == 0 {
+				continue // the enrolment photo itself
+			}
+			h, err := open.Search(v, 1, 4)
+			if err != nil {
+				return r, err
+			}
+			pr := probe{mated: enrolledHere, own: n}
+			if len(h) == 1 {
+				pr.top, pr.found = h[0], true
+			}
+			probes = append(probes, pr)
+		}
+	}
+	if r.MatedProbes > 0 {
+		r.Rank1 = float64(correct) / float64(r.MatedProbes)
+	}
+	var nonMated []float64
+	for _, p := range probes {
+		if p.mated {
+			r.OpenMated++
+		} else {
+			r.OpenNonMated++
+			if p.found {
+				nonMated = append(nonMated, p.top.Distance)
+			}
+		}
+	}
+	rates := func(t float64) (fpir, fnir float64) {
+		fp, fn := 0, 0
+		for _, p := range probes {
+			under := p.found && p.top.Distance <= t
+			if p.mated && !(under && p.top.PersonID == p.own) {
+				fn++
+			}
+			if !p.mated && under {
+				fp++
+			}
+		}
+		return float64(fp) / math.Max(1, float64(r.OpenNonMated)), float64(fn) / math.Max(1, float64(r.OpenMated))
+	}
+	// The largest threshold with FPIR <= 1%: just under the non-mated top
+	// distance that would push it past.
+	sort.Float64s(nonMated)
+	allowed := int(math.Floor(0.01 * float64(r.OpenNonMated)))
+	r.Threshold = 4
+	if allowed < len(nonMated) {
+		r.Threshold = math.Nextafter(nonMated[allowed], 0)
+	}
+	r.FPIR, r.FNIR = rates(r.Threshold)
+	r.ThresholdFAR, _ = cal.Rates(r.Threshold)
+	r.DefaultThreshold = Threshold(cal, DefaultConfig().FAR)
+	r.DefaultFPIR, r.DefaultFNIR = rates(r.DefaultThreshold)
+	return r, nil
+}
+
+func largestFace(ctx context.Context, x Extractor, path string) ([]float32, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("identification corpus: %w", err)
+	}
+	img, err := estimators.DecodeImage(raw, 50_000_000) // as the daemon decodes a request
+	if err != nil {
+		return nil, fmt.Errorf("identification corpus %s: %w", path, err)
+	}
+	defer img.Close()
+	faces, err := x.Faces(ctx, img)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	best, area := -1, 0.0
+	for i, f := range faces {
+		if a := (f.BBox[2] - f.BBox[0]) * (f.BBox[3] - f.BBox[1]); a > area {
+			best, area = i, a
+		}
+	}
+	if best < 0 {
+		return nil, nil
+	}
+	return faces[best].Vector, nil
+}
