@@ -87,8 +87,8 @@ func run(kiosk, manifest, dir string, every int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("| clip | kind | challenges | decision | reason | passive p(real) | decided at (s) | frames | frames/s |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| clip | kind | challenges | decision | reason | passive p(real) | decided at (s) | after the last step (s) | frames | frames/s |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, c := range m.Clips {
 		for _, ch := range runs[c.File] {
 			if err := runClip(mgr, filepath.Join(kiosk, c.File), c.File, c.Kind, ch, every); err != nil {
@@ -118,23 +118,30 @@ func runClip(mgr *sessions.Manager, path, name, kind string, challenges []string
 	defer img.Close()
 	var g sessions.Guidance
 	frames := 0
+	// doneMS is the clip time at which the last step (the baseline, then
+	// each challenge) was done: the decision's latency runs from there.
+	doneMS := int64(-1)
 	var busy time.Duration
 	for i := 0; vc.Read(&img) && !img.Empty(); i++ {
 		if i%every != 0 {
 			continue
 		}
 		start := time.Now()
-		g, err = mgr.Frame(ctx, created.ID, img, int64(float64(i)*1000/fps))
+		tMS := int64(float64(i) * 1000 / fps)
+		g, err = mgr.Frame(ctx, created.ID, img, tMS)
 		busy += time.Since(start)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
+		}
+		if doneMS < 0 && g.Steps > 0 && g.Step == g.Steps {
+			doneMS = tMS
 		}
 		frames++
 		if g.Status.Finished() {
 			break
 		}
 	}
-	decision, reason, p, at := string(g.Status), "", "", "-"
+	decision, reason, p, at, latency := string(g.Status), "", "", "-", "-"
 	if g.Result != nil {
 		decision += " " + g.Result.Liveness.Value
 		reason = g.Result.Reason
@@ -142,11 +149,14 @@ func runClip(mgr *sessions.Manager, path, name, kind string, challenges []string
 			p = fmt.Sprint(pc["probability_real"])
 		}
 		at = fmt.Sprintf("%.1f", float64(g.Result.DurationMS)/1000)
+		if doneMS >= 0 {
+			latency = fmt.Sprintf("%.1f", float64(g.Result.DurationMS-doneMS)/1000)
+		}
 	} else {
 		mgr.Cancel(ctx, created.ID)
 		reason = "clip ended before a decision"
 	}
-	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %d | %.1f |\n", name, kind, "["+strings.Join(challenges, ", ")+"]",
-		decision, reason, p, at, frames, float64(frames)/busy.Seconds())
+	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %d | %.1f |\n", name, kind, "["+strings.Join(challenges, ", ")+"]",
+		decision, reason, p, at, latency, frames, float64(frames)/busy.Seconds())
 	return nil
 }
