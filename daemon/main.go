@@ -4,14 +4,16 @@
 //
 //	imageapid -config /etc/imageapid/imageapid.yaml
 //	imageapid check-config -config FILE   (checks the config and the models, starts nothing)
+//	imageapid token new                   (prints a new access token and its sha256)
 //
 // Signals: SIGTERM/SIGINT stop within 5 s (in-flight requests finish, the MQTT
 // outbox is flushed as far as the broker allows); SIGHUP reloads the camera
-// list from the config file without a restart.
+// list from the config file and the TLS certificate without a restart.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,11 +25,14 @@ import (
 	"syscall"
 	"time"
 
+	"imageapid/daemon/admission"
 	"imageapid/daemon/api"
+	"imageapid/daemon/auth"
 	"imageapid/daemon/config"
 	"imageapid/daemon/metrics"
 	"imageapid/daemon/mqtt"
 	"imageapid/daemon/sdnotify"
+	"imageapid/daemon/tlscert"
 	"imageapid/estimators"
 	"imageapid/estimators/face"
 	"imageapid/estimators/facecache"
@@ -41,6 +46,9 @@ var version = "dev"
 
 func main() {
 	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "token" {
+		os.Exit(tokenCommand(args[1:]))
+	}
 	checkOnly := len(args) > 0 && args[0] == "check-config"
 	if checkOnly {
 		args = args[1:]
@@ -126,7 +134,33 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	return &app{liveness: liveness, runtime: rt, faces: faces, estimators: ests, metrics: met}, nil
 }
 
+// tokenCommand is `imageapid token new`: a random token and the two ways
+// of configuring it.
+func tokenCommand(args []string) int {
+	if len(args) != 1 || args[0] != "new" {
+		fmt.Fprintln(os.Stderr, "usage: imageapid token new")
+		return 2
+	}
+	token, hash, err := auth.NewToken()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "imageapid:", err)
+		return 1
+	}
+	fmt.Printf("token:  %s\nsha256: %s\n\n", token, hash)
+	fmt.Printf("Either add the line \"%s api admin\" (keep the scopes it needs) to the file named by\n"+
+		"http.auth.token_file (mode 0600), or put the hash in the config:\n\n"+
+		"http:\n  auth:\n    tokens:\n      - sha256: %s\n        scopes: [api, admin]\n\n"+
+		"Clients send it as: Authorization: Bearer %s\n", token, hash, token)
+	return 0
+}
+
 func run(ctx context.Context, cfg config.Config, configPath string, log *slog.Logger, checkOnly bool) error {
+	if os.Getenv("LISTEN_FDS") == "" {
+		// Before the models load: an exposed address without tokens fails fast.
+		if _, err := auth.New(cfg.HTTP.Auth, cfg.HTTP.Listen, false, slog.New(slog.DiscardHandler)); err != nil {
+			return err
+		}
+	}
 	a, err := build(cfg, log)
 	if err != nil {
 		return err
@@ -163,6 +197,20 @@ func run(ctx context.Context, cfg config.Config, configPath string, log *slog.Lo
 // cameras on SIGHUP, then stops everything within the shutdown budget.
 func serve(ctx context.Context, a *app, cfg config.Config, configPath string, log *slog.Logger, ln net.Listener) error {
 	notifier := sdnotify.New(log)
+	var certs *tlscert.Reloader
+	if cfg.HTTP.CertFile != "" {
+		var err error
+		if certs, err = tlscert.Load(cfg.HTTP.CertFile, cfg.HTTP.KeyFile); err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, certs.Config())
+	}
+	guard, err := auth.New(cfg.HTTP.Auth, ln.Addr().String(), certs != nil, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	// The publisher's context outlives ctx: cancelling it would drop the
 	// outbox flush that shutdown wants.
 	bg, cancelBG := context.WithCancel(context.Background())
@@ -186,6 +234,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		return err
 	}
 	go kiosk.Run(bg)
+	kiosk.SetTokenIssuer(guard.SessionToken)
 	kioskRoutes := kiosk.Handler(cfg.HTTP.RequestTimeout)
 	webUI := ui.Handler() // the embedded pages: /kiosk, assets under /ui/
 	srv := api.New(api.Config{
@@ -194,6 +243,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		MaxObjects:     cfg.HTTP.MaxObjects,
 		MaxConcurrent:  cfg.HTTP.MaxConcurrent,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
+		MaxQueue:       cfg.HTTP.MaxQueue,
+		QueueTimeout:   cfg.HTTP.QueueTimeout,
 	}, log, a.estimators,
 		api.WithVersion(version),
 		api.WithObserver(a.metrics.ObserveRequest),
@@ -207,10 +258,19 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithOpenAPIPaths(ui.OpenAPIPaths()),
 		api.WithPrefixHandler(ui.AssetPrefix, webUI),
 	)
+	// No server-wide ReadTimeout: it would run while a request waits for a
+	// slot and cut its body off; admission.Bodies starts each body's read
+	// timeout at its first read instead. Unauthorized requests are answered
+	// before they reserve any body bytes.
+	handler := guard.Wrap(admission.Bodies(admission.BodyLimits{
+		Budget:      admission.NewBudget(cfg.HTTP.MaxInflightBytes),
+		Reserve:     max(cfg.HTTP.MaxBodyBytes, cfg.Sessions.MaxFrameBytes*2),
+		Wait:        cfg.HTTP.QueueTimeout,
+		ReadTimeout: cfg.HTTP.RequestTimeout,
+	}, srv))
 	httpServer := &http.Server{
-		Handler:           srv,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       cfg.HTTP.RequestTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
@@ -238,6 +298,13 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 			ap.close(context.Background())
 			return fmt.Errorf("http server: %w", err)
 		case <-hup:
+			if certs != nil {
+				if err := certs.Reload(); err != nil {
+					log.Error("reload: TLS certificate rejected, keeping the running one", "err", err)
+				} else {
+					log.Info("reloaded the TLS certificate")
+				}
+			}
 			reload(ctx, configPath, ap, notifier, log)
 		case <-ctx.Done():
 			running = false
