@@ -188,11 +188,16 @@ func Default() Config {
 // Load reads a YAML file over the defaults and checks the result. Unknown
 // keys are errors, so a typo does not silently fall back to a default.
 func Load(path string) (Config, error) {
-	cfg := Default()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return cfg, fmt.Errorf("read config: %w", err)
+		return Default(), fmt.Errorf("read config: %w", err)
 	}
+	return Parse(b, path)
+}
+
+// Parse is Load of a file's bytes; path names it in errors.
+func Parse(b []byte, path string) (Config, error) {
+	cfg := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file means all defaults
