@@ -7,7 +7,7 @@ export CGO_LDFLAGS := -L$(TFLITE)/$(ARCH_DIR) -Wl,-rpath,$(TFLITE)/$(ARCH_DIR)
 CONFIG ?= configs/imageapid.yaml
 BIN := bin/imageapid
 
-.PHONY: train deps models calibrate build run test bench vet fmt clean calibrate-verify eval fuzz
+.PHONY: train deps models calibrate build run test bench vet fmt clean calibrate-verify eval fuzz loadtest
 
 deps:
 	./scripts/deps.sh
@@ -46,6 +46,13 @@ fuzz: deps models
 		pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name in $$pkg for $(FUZZTIME)"; \
 		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+# loadtest offers 20x the fitter's sustainable rate for 60 s and prints the
+# answers, the admitted requests' p99 and the peak RSS; SOAK=30m runs the
+# steady mixed load instead and prints the RSS every minute. Not in `make test`.
+LOADTEST_ARGS ?=
+loadtest: build models
+	go run ./internal/cmd/loadtest -bin $(BIN) $(if $(SOAK),-soak $(SOAK)) $(LOADTEST_ARGS)
 
 bench: deps models
 	go test -run '^$$' -bench . -benchtime 2s ./...
