@@ -155,33 +155,38 @@ func TestBadInputsWithAuth(t *testing.T) {
 			}
 		})
 	}
-	t.Run("over-limit body sent whole", func(t *testing.T) {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(30 * time.Second))
-		const size = 12 << 20
-		fmt.Fprintf(conn, "POST /face-detector-face-fitter/process/sample HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"+
-			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", api, size)
-		chunk := make([]byte, 64<<10)
-		for sent := 0; sent < size; sent += len(chunk) {
-			if _, err := conn.Write(chunk); err != nil {
-				t.Fatalf("the daemon reset the connection while the body was sent: %v", err)
+	overLimit := func(path, auth string, status int, detail string) func(t *testing.T) {
+		return func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(2 * time.Millisecond)
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(30 * time.Second))
+			const size = 12 << 20
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"+
+				"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, auth, size)
+			chunk := make([]byte, 64<<10)
+			for sent := 0; sent < size; sent += len(chunk) {
+				if _, err := conn.Write(chunk); err != nil {
+					t.Fatalf("the daemon reset the connection while the body was sent: %v", err)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != status || !bytes.Contains(b, []byte(detail)) {
+				t.Errorf("%d %s", resp.StatusCode, b)
+			}
 		}
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 400 || !bytes.Contains(b, []byte("Request body size is too large")) {
-			t.Errorf("%d %s", resp.StatusCode, b)
-		}
-	})
+	}
+	t.Run("over-limit body sent whole", overLimit("/face-detector-face-fitter/process/sample", api, 400, "Request body size is too large"))
+	t.Run("over-limit frame sent whole", overLimit(frames, bearer(tok1), 413, "Request body size is too large"))
+	t.Run("whole body without a token", overLimit("/face-detector-face-fitter/process/sample", "Bearer wrong-0123456789abc", 401, "Invalid token"))
 	if st, b, _ := send(req{"POST", "/face-detector-face-fitter/process/sample", api, "application/json", sampleBody}); st != 200 {
 		t.Fatalf("after the bad inputs the fitter answers %d: %.200s", st, b)
 	}

@@ -260,14 +260,15 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	)
 	// No server-wide ReadTimeout: it would run while a request waits for a
 	// slot and cut its body off; admission.Bodies starts each body's read
-	// timeout at its first read instead. Unauthorized requests are answered
-	// before they reserve any body bytes.
-	handler := guard.Wrap(admission.Bodies(admission.BodyLimits{
+	// timeout at its first read instead. Bodies reserve budget only when
+	// read, so unauthorized requests take none; their unread bodies are
+	// drained like any other, so that the 401 reaches the client.
+	handler := admission.Bodies(admission.BodyLimits{
 		Budget:      admission.NewBudget(cfg.HTTP.MaxInflightBytes),
 		Reserve:     max(cfg.HTTP.MaxBodyBytes, cfg.Sessions.MaxFrameBytes*2),
 		Wait:        cfg.HTTP.QueueTimeout,
 		ReadTimeout: cfg.HTTP.RequestTimeout,
-	}, srv))
+	}, guard.Wrap(srv))
 	httpServer := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -156,7 +157,31 @@ func Bodies(l BodyLimits, next http.Handler) http.Handler {
 		defer body.done()
 		r.Body = body
 		next.ServeHTTP(w, r)
+		if !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+			body.drain()
+		}
 	})
+}
+
+// A body the handler left unread (it answered early: too large, not
+// found, unauthorized, ...) is read and thrown away, up to MaxDrainBytes
+// within DrainTimeout, before the answer goes out: a client that sends its
+// whole body before reading then gets the answer instead of a connection
+// reset. A client that waits for "100 Continue" never sent it.
+const (
+	MaxDrainBytes = 32 << 20
+	DrainTimeout  = 10 * time.Second
+)
+
+func (b *budgetBody) drain() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.eof || b.err != nil { // read to the end, or refused as busy
+		return
+	}
+	b.rc.SetReadDeadline(time.Now().Add(DrainTimeout))
+	io.CopyN(io.Discard, b.ReadCloser, MaxDrainBytes)
+	b.eof = true
 }
 
 type budgetBody struct {
@@ -167,6 +192,7 @@ type budgetBody struct {
 	rc      *http.ResponseController
 	mu      sync.Mutex
 	started bool
+	eof     bool
 	err     error
 	release func()
 }
@@ -189,7 +215,13 @@ func (b *budgetBody) Read(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.mu.Lock()
+		b.eof = true
+		b.mu.Unlock()
+	}
+	return n, err
 }
 
 func (b *budgetBody) done() {

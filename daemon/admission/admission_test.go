@@ -162,3 +162,31 @@ func TestBodyReadTimeoutStartsAtTheFirstRead(t *testing.T) {
 		t.Errorf("%d, want 200", resp.StatusCode)
 	}
 }
+
+// TestUnreadBodyIsDrained: a handler that answers without reading gets its
+// answer to a client that sends the whole (large) body first.
+func TestUnreadBodyIsDrained(t *testing.T) {
+	h := admission.Bodies(admission.BodyLimits{Budget: admission.NewBudget(1 << 20), Reserve: 1 << 20, Wait: time.Second, ReadTimeout: time.Second},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusRequestEntityTooLarge) }))
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	const size = 8 << 20
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8388608\r\n\r\n")
+	chunk := make([]byte, 64<<10)
+	for sent := 0; sent < size; sent += len(chunk) {
+		if _, err := conn.Write(chunk); err != nil {
+			t.Fatalf("reset while sending: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	buf := make([]byte, 12)
+	if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != "HTTP/1.1 413" {
+		t.Fatalf("got %q, %v", buf, err)
+	}
+}
