@@ -287,7 +287,13 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go notifier.RunWatchdog(wctx, func() error { return healthy(wctx, addr, ap, cfg.WatchdogStall) })
+	check := newSelfCheck(addr, certs != nil)
+	go notifier.RunWatchdog(wctx, func() error {
+		if err := check.probe(wctx); err != nil {
+			return err
+		}
+		return ap.stalled(cfg.WatchdogStall)
+	})
 	go statusLoop(wctx, notifier, ap)
 
 	hup := make(chan os.Signal, 1)
@@ -350,13 +356,28 @@ func reload(ctx context.Context, path string, ap *appliance, n *sdnotify.Notifie
 	log.Info("reloaded", "cameras", len(cfg.Cameras))
 }
 
-// healthy is the watchdog's test: the HTTP server answers and every camera
-// pipeline made progress recently.
-func healthy(ctx context.Context, addr string, ap *appliance, stall time.Duration) error {
+// selfCheck is the watchdog's probe of the daemon's own /healthz, over
+// TLS when the server speaks it (the certificate is the daemon's own, for
+// whatever name; only the answer matters).
+type selfCheck struct {
+	url    string
+	client *http.Client
+}
+
+func newSelfCheck(addr string, useTLS bool) selfCheck {
+	if !useTLS {
+		return selfCheck{url: "http://" + addr + "/healthz", client: http.DefaultClient}
+	}
+	return selfCheck{url: "https://" + addr + "/healthz", client: &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // our own listener
+	}}}
+}
+
+func (c selfCheck) probe(ctx context.Context) error {
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(hctx, http.MethodGet, "http://"+addr+"/healthz", nil)
-	resp, err := http.DefaultClient.Do(req)
+	req, _ := http.NewRequestWithContext(hctx, http.MethodGet, c.url, nil)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("http self-check: %w", err)
 	}
@@ -364,7 +385,7 @@ func healthy(ctx context.Context, addr string, ap *appliance, stall time.Duratio
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("http self-check: status %d", resp.StatusCode)
 	}
-	return ap.stalled(stall)
+	return nil
 }
 
 func statusLine(ap *appliance) string {
