@@ -8,7 +8,7 @@
 //
 // Signals: SIGTERM/SIGINT stop within 5 s (in-flight requests finish, the MQTT
 // outbox is flushed as far as the broker allows); SIGHUP reloads the camera
-// list from the config file and the TLS certificate without a restart.
+// list, the tokens and the TLS certificate without a restart.
 package main
 
 import (
@@ -312,7 +312,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 					log.Info("reloaded the TLS certificate")
 				}
 			}
-			reload(ctx, configPath, ap, notifier, log)
+			reload(ctx, configPath, ap, guard, notifier, log)
 		case <-ctx.Done():
 			running = false
 		}
@@ -337,15 +337,18 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	return nil
 }
 
-// reload re-reads the config file and applies its camera list; other
-// settings need a restart and are left as they are.
-func reload(ctx context.Context, path string, ap *appliance, n *sdnotify.Notifier, log *slog.Logger) {
+// reload re-reads the config file and applies its camera list and its
+// tokens; other settings need a restart and are left as they are.
+func reload(ctx context.Context, path string, ap *appliance, guard *auth.Guard, n *sdnotify.Notifier, log *slog.Logger) {
 	n.Reloading()
 	defer n.Ready(statusLine(ap))
 	cfg, err := config.Load(path)
 	if err != nil {
 		log.Error("reload: config rejected, keeping the running one", "err", err)
 		return
+	}
+	if err := guard.Reload(cfg.HTTP.Auth); err != nil {
+		log.Error("reload: tokens rejected, keeping the running ones", "err", err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -103,10 +104,15 @@ type credential struct {
 // Guard checks every request against the configured tokens.
 type Guard struct {
 	enabled    bool
-	creds      []credential
-	public     map[string]bool
+	keys       atomic.Pointer[keyring] // replaced whole by Reload
 	sessionKey []byte
 	secure     bool // cookies get the Secure attribute (TLS)
+}
+
+// keyring is the tokens and public paths of one configuration.
+type keyring struct {
+	creds  []credential
+	public map[string]bool
 }
 
 // New builds the guard for a server listening on addr (host:port, or a
@@ -116,7 +122,7 @@ func New(cfg Config, addr string, tls bool, log *slog.Logger) (*Guard, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	g := &Guard{enabled: cfg.Enabled(), public: map[string]bool{}, secure: tls}
+	g := &Guard{enabled: cfg.Enabled(), secure: tls}
 	if !g.enabled {
 		if !IsLoopback(addr) {
 			if !cfg.AllowUnauthenticated {
@@ -130,31 +136,62 @@ func New(cfg Config, addr string, tls bool, log *slog.Logger) (*Guard, error) {
 		}
 		return g, nil
 	}
+	keys, err := loadKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.keys.Store(keys)
+	g.sessionKey = make([]byte, 32)
+	if _, err := rand.Read(g.sessionKey); err != nil {
+		return nil, fmt.Errorf("session token key: %w", err)
+	}
+	return g, nil
+}
+
+func loadKeys(cfg Config) (*keyring, error) {
+	k := &keyring{public: map[string]bool{}}
 	for _, t := range cfg.Tokens {
 		var c credential
 		b, _ := hex.DecodeString(t.SHA256)
 		copy(c.hash[:], b)
 		c.scopes, _ = parseScopes(t.Scopes)
-		g.creds = append(g.creds, c)
+		k.creds = append(k.creds, c)
 	}
 	if cfg.TokenFile != "" {
 		creds, err := ReadTokenFile(cfg.TokenFile)
 		if err != nil {
 			return nil, err
 		}
-		g.creds = append(g.creds, creds...)
+		k.creds = append(k.creds, creds...)
 	}
-	if len(g.creds) == 0 {
+	if len(k.creds) == 0 {
 		return nil, fmt.Errorf("http.auth: token_file %s holds no tokens", cfg.TokenFile)
 	}
 	for _, p := range cfg.Public {
-		g.public[p] = true
+		k.public[p] = true
 	}
-	g.sessionKey = make([]byte, 32)
-	if _, err := rand.Read(g.sessionKey); err != nil {
-		return nil, fmt.Errorf("session token key: %w", err)
+	return k, nil
+}
+
+// Reload replaces the tokens and public paths (SIGHUP: a token added to or
+// removed from the file takes effect without a restart). Turning access
+// control on or off needs a restart; on error the running tokens stay.
+func (g *Guard) Reload(cfg Config) error {
+	if cfg.Enabled() != g.enabled {
+		return errors.New("http.auth: turning tokens on or off needs a restart")
 	}
-	return g, nil
+	if !g.enabled {
+		return nil
+	}
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	keys, err := loadKeys(cfg)
+	if err != nil {
+		return err
+	}
+	g.keys.Store(keys)
+	return nil
 }
 
 // ReadTokenFile reads "<token> <scope>..." lines ('#' starts a comment); the
@@ -282,7 +319,7 @@ func (g *Guard) scopesOf(token string) ([]Scope, bool) {
 	sum := sha256.Sum256([]byte(token))
 	var found []Scope
 	match := 0
-	for _, c := range g.creds {
+	for _, c := range g.keys.Load().creds {
 		if subtle.ConstantTimeCompare(sum[:], c.hash[:]) == 1 {
 			found = append(found, c.scopes...)
 			match = 1
@@ -302,7 +339,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		need := ScopeOf(r.URL.Path)
-		if need == Open || g.public[r.URL.Path] {
+		if need == Open || g.keys.Load().public[r.URL.Path] {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -259,3 +259,33 @@ func TestNewToken(t *testing.T) {
 		t.Errorf("a new token configured by its hash: %d", a.status)
 	}
 }
+
+func TestReloadReplacesTokens(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(p, []byte(apiToken+" admin\n"), 0o600)
+	cfg := auth.Config{TokenFile: p}
+	url, g := serve(t, cfg)
+	if a := get(t, "GET", url+"/cameras", apiToken); a.status != 200 {
+		t.Fatalf("before: %d", a.status)
+	}
+	os.WriteFile(p, []byte(adminToken+" admin\n"), 0o600)
+	if err := g.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if a := get(t, "GET", url+"/cameras", apiToken); a.status != 401 {
+		t.Errorf("a token removed from the file still opens: %d", a.status)
+	}
+	if a := get(t, "GET", url+"/cameras", adminToken); a.status != 200 {
+		t.Errorf("a token added to the file: %d", a.status)
+	}
+	os.Chmod(p, 0o644)
+	if err := g.Reload(cfg); err == nil {
+		t.Error("a reload of a file readable by others must be refused")
+	}
+	if a := get(t, "GET", url+"/cameras", adminToken); a.status != 200 {
+		t.Errorf("a refused reload keeps the running tokens: %d", a.status)
+	}
+	if err := g.Reload(auth.Config{}); err == nil {
+		t.Error("turning tokens off needs a restart")
+	}
+}
