@@ -7,7 +7,7 @@ export CGO_LDFLAGS := -L$(TFLITE)/$(ARCH_DIR) -Wl,-rpath,$(TFLITE)/$(ARCH_DIR)
 CONFIG ?= configs/imageapid.yaml
 BIN := bin/imageapid
 
-.PHONY: train deps models calibrate build run test bench vet fmt clean calibrate-verify eval
+.PHONY: train deps models calibrate build run test bench vet fmt clean calibrate-verify eval fuzz loadtest
 
 deps:
 	./scripts/deps.sh
@@ -33,6 +33,26 @@ run: deps models build
 test: deps models
 	go vet ./...
 	go test -race -count=1 -timeout 25m ./...
+
+# fuzz runs each fuzz target for FUZZTIME (plain `go test` runs only their
+# committed seeds, under testdata/fuzz/<target>); a crasher is written there
+# and fails the run. FUZZ_TARGETS=./pkg:FuzzName picks some.
+FUZZTIME ?= 30s
+FUZZ_TARGETS ?= ./daemon/api:FuzzSampleJSON ./daemon/api:FuzzMultipart ./daemon/api:FuzzBase64 \
+	./estimators:FuzzDecodeImage ./estimators:FuzzObjectBox ./estimators/facetemplate:FuzzTemplateDecode \
+	./daemon/config:FuzzParse ./daemon/mqtt:FuzzOutboxLoad ./models:FuzzManifest
+fuzz: deps models
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+# loadtest offers 20x the fitter's sustainable rate for 60 s and prints the
+# answers, the admitted requests' p99 and the peak RSS; SOAK=30m runs the
+# steady mixed load instead and prints the RSS every minute. Not in `make test`.
+LOADTEST_ARGS ?=
+loadtest: build models
+	go run ./internal/cmd/loadtest -bin $(BIN) $(if $(SOAK),-soak $(SOAK)) $(LOADTEST_ARGS)
 
 bench: deps models
 	go test -run '^$$' -bench . -benchtime 2s ./...

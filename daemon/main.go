@@ -4,14 +4,16 @@
 //
 //	imageapid -config /etc/imageapid/imageapid.yaml
 //	imageapid check-config -config FILE   (checks the config and the models, starts nothing)
+//	imageapid token new                   (prints a new access token and its sha256)
 //
 // Signals: SIGTERM/SIGINT stop within 5 s (in-flight requests finish, the MQTT
 // outbox is flushed as far as the broker allows); SIGHUP reloads the camera
-// list from the config file without a restart.
+// list, the tokens and the TLS certificate without a restart.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,11 +25,14 @@ import (
 	"syscall"
 	"time"
 
+	"imageapid/daemon/admission"
 	"imageapid/daemon/api"
+	"imageapid/daemon/auth"
 	"imageapid/daemon/config"
 	"imageapid/daemon/metrics"
 	"imageapid/daemon/mqtt"
 	"imageapid/daemon/sdnotify"
+	"imageapid/daemon/tlscert"
 	"imageapid/estimators"
 	"imageapid/estimators/face"
 	"imageapid/estimators/facecache"
@@ -42,6 +47,9 @@ var version = "dev"
 
 func main() {
 	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "token" {
+		os.Exit(tokenCommand(args[1:]))
+	}
 	checkOnly := len(args) > 0 && args[0] == "check-config"
 	if checkOnly {
 		args = args[1:]
@@ -129,7 +137,33 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	return &app{liveness: liveness, runtime: rt, faces: faces, estimators: ests, metrics: met}, nil
 }
 
+// tokenCommand is `imageapid token new`: a random token and the two ways
+// of configuring it.
+func tokenCommand(args []string) int {
+	if len(args) != 1 || args[0] != "new" {
+		fmt.Fprintln(os.Stderr, "usage: imageapid token new")
+		return 2
+	}
+	token, hash, err := auth.NewToken()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "imageapid:", err)
+		return 1
+	}
+	fmt.Printf("token:  %s\nsha256: %s\n\n", token, hash)
+	fmt.Printf("Either add the line \"%s api admin\" (keep the scopes it needs) to the file named by\n"+
+		"http.auth.token_file (mode 0600), or put the hash in the config:\n\n"+
+		"http:\n  auth:\n    tokens:\n      - sha256: %s\n        scopes: [api, admin]\n\n"+
+		"Clients send it as: Authorization: Bearer %s\n", token, hash, token)
+	return 0
+}
+
 func run(ctx context.Context, cfg config.Config, configPath string, log *slog.Logger, checkOnly bool) error {
+	if os.Getenv("LISTEN_FDS") == "" {
+		// Before the models load: an exposed address without tokens fails fast.
+		if _, err := auth.New(cfg.HTTP.Auth, cfg.HTTP.Listen, false, slog.New(slog.DiscardHandler)); err != nil {
+			return err
+		}
+	}
 	a, err := build(cfg, log)
 	if err != nil {
 		return err
@@ -166,6 +200,20 @@ func run(ctx context.Context, cfg config.Config, configPath string, log *slog.Lo
 // cameras on SIGHUP, then stops everything within the shutdown budget.
 func serve(ctx context.Context, a *app, cfg config.Config, configPath string, log *slog.Logger, ln net.Listener) error {
 	notifier := sdnotify.New(log)
+	var certs *tlscert.Reloader
+	if cfg.HTTP.CertFile != "" {
+		var err error
+		if certs, err = tlscert.Load(cfg.HTTP.CertFile, cfg.HTTP.KeyFile); err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, certs.Config())
+	}
+	guard, err := auth.New(cfg.HTTP.Auth, ln.Addr().String(), certs != nil, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	// The publisher's context outlives ctx: cancelling it would drop the
 	// outbox flush that shutdown wants.
 	bg, cancelBG := context.WithCancel(context.Background())
@@ -199,6 +247,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		return err
 	}
 	go kiosk.Run(bg)
+	kiosk.SetTokenIssuer(guard.SessionToken)
 	kioskRoutes := kiosk.Handler(cfg.HTTP.RequestTimeout)
 	webUI := ui.Handler() // the embedded pages: the console at /, /kiosk, assets under /ui/
 	srv := api.New(api.Config{
@@ -207,6 +256,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		MaxObjects:     cfg.HTTP.MaxObjects,
 		MaxConcurrent:  cfg.HTTP.MaxConcurrent,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
+		MaxQueue:       cfg.HTTP.MaxQueue,
+		QueueTimeout:   cfg.HTTP.QueueTimeout,
 	}, log, withIdentifier(a.estimators, lists, cfg),
 		api.WithVersion(version),
 		api.WithObserver(a.metrics.ObserveRequest),
@@ -228,10 +279,20 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithPrefixHandler(watchlist.Prefix, watchlistRoutes(lists, cfg)),
 		api.WithOpenAPIPaths(watchlistPaths(lists)),
 	)
+	// No server-wide ReadTimeout: it would run while a request waits for a
+	// slot and cut its body off; admission.Bodies starts each body's read
+	// timeout at its first read instead. Bodies reserve budget only when
+	// read, so unauthorized requests take none; their unread bodies are
+	// drained like any other, so that the 401 reaches the client.
+	handler := admission.Bodies(admission.BodyLimits{
+		Budget:      admission.NewBudget(cfg.HTTP.MaxInflightBytes),
+		Reserve:     max(cfg.HTTP.MaxBodyBytes, cfg.Sessions.MaxFrameBytes*2),
+		Wait:        cfg.HTTP.QueueTimeout,
+		ReadTimeout: cfg.HTTP.RequestTimeout,
+	}, guard.Wrap(srv))
 	httpServer := &http.Server{
-		Handler:           srv,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       cfg.HTTP.RequestTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
@@ -248,7 +309,13 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go notifier.RunWatchdog(wctx, func() error { return healthy(wctx, addr, ap, cfg.WatchdogStall) })
+	check := newSelfCheck(addr, certs != nil)
+	go notifier.RunWatchdog(wctx, func() error {
+		if err := check.probe(wctx); err != nil {
+			return err
+		}
+		return ap.stalled(cfg.WatchdogStall)
+	})
 	go statusLoop(wctx, notifier, ap)
 
 	hup := make(chan os.Signal, 1)
@@ -260,7 +327,14 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 			ap.close(context.Background())
 			return fmt.Errorf("http server: %w", err)
 		case <-hup:
-			reload(ctx, configPath, ap, notifier, log)
+			if certs != nil {
+				if err := certs.Reload(); err != nil {
+					log.Error("reload: TLS certificate rejected, keeping the running one", "err", err)
+				} else {
+					log.Info("reloaded the TLS certificate")
+				}
+			}
+			reload(ctx, configPath, ap, guard, notifier, log)
 		case <-ctx.Done():
 			running = false
 		}
@@ -285,15 +359,18 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 	return nil
 }
 
-// reload re-reads the config file and applies its camera list; other
-// settings need a restart and are left as they are.
-func reload(ctx context.Context, path string, ap *appliance, n *sdnotify.Notifier, log *slog.Logger) {
+// reload re-reads the config file and applies its camera list and its
+// tokens; other settings need a restart and are left as they are.
+func reload(ctx context.Context, path string, ap *appliance, guard *auth.Guard, n *sdnotify.Notifier, log *slog.Logger) {
 	n.Reloading()
 	defer n.Ready(statusLine(ap))
 	cfg, err := config.Load(path)
 	if err != nil {
 		log.Error("reload: config rejected, keeping the running one", "err", err)
 		return
+	}
+	if err := guard.Reload(cfg.HTTP.Auth); err != nil {
+		log.Error("reload: tokens rejected, keeping the running ones", "err", err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -304,13 +381,28 @@ func reload(ctx context.Context, path string, ap *appliance, n *sdnotify.Notifie
 	log.Info("reloaded", "cameras", len(cfg.Cameras))
 }
 
-// healthy is the watchdog's test: the HTTP server answers and every camera
-// pipeline made progress recently.
-func healthy(ctx context.Context, addr string, ap *appliance, stall time.Duration) error {
+// selfCheck is the watchdog's probe of the daemon's own /healthz, over
+// TLS when the server speaks it (the certificate is the daemon's own, for
+// whatever name; only the answer matters).
+type selfCheck struct {
+	url    string
+	client *http.Client
+}
+
+func newSelfCheck(addr string, useTLS bool) selfCheck {
+	if !useTLS {
+		return selfCheck{url: "http://" + addr + "/healthz", client: http.DefaultClient}
+	}
+	return selfCheck{url: "https://" + addr + "/healthz", client: &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // our own listener
+	}}}
+}
+
+func (c selfCheck) probe(ctx context.Context) error {
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(hctx, http.MethodGet, "http://"+addr+"/healthz", nil)
-	resp, err := http.DefaultClient.Do(req)
+	req, _ := http.NewRequestWithContext(hctx, http.MethodGet, c.url, nil)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("http self-check: %w", err)
 	}
@@ -318,7 +410,7 @@ func healthy(ctx context.Context, addr string, ap *appliance, stall time.Duratio
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("http self-check: status %d", resp.StatusCode)
 	}
-	return ap.stalled(stall)
+	return nil
 }
 
 func statusLine(ap *appliance) string {

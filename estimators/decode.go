@@ -90,7 +90,7 @@ func jpegScanStart(b []byte) int {
 			continue
 		}
 		n := int(binary.BigEndian.Uint16(b[i+2 : i+4]))
-		if n < 2 {
+		if n < 2 || i+2+n > len(b) { // a segment longer than the file: truncated
 			return -1
 		}
 		if marker == 0xDA {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 )
 
@@ -115,6 +116,11 @@ func LoadManifest(path string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read model manifest: %w", err)
 	}
+	return parseManifest(b, path)
+}
+
+// parseManifest is LoadManifest of the file's bytes.
+func parseManifest(b []byte, path string) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("parse model manifest %s: %w", path, err)
@@ -123,6 +129,9 @@ func LoadManifest(path string) (*Manifest, error) {
 	for _, mi := range m.Models {
 		if mi.Name == "" || mi.File == "" {
 			return nil, fmt.Errorf("model manifest %s: a model lacks name or file", path)
+		}
+		if !filepath.IsLocal(mi.File) {
+			return nil, fmt.Errorf("model manifest %s: model %q: file %q must be a path inside the models directory", path, mi.Name, mi.File)
 		}
 		if seen[mi.Name] {
 			return nil, fmt.Errorf("model manifest %s: model %q listed twice", path, mi.Name)

@@ -70,6 +70,8 @@ type Manager struct {
 	log      *slog.Logger
 	now      func() time.Time
 	cameras  Cameras // nil: camera sources are refused
+	// issueToken, when set before serving, gives each new session its own token.
+	issueToken TokenIssuer
 
 	// feeds are the goroutines reading cameras for camera-mode sessions;
 	// stop ends them.
@@ -137,7 +139,18 @@ type Created struct {
 	Source     string    `json:"source"`
 	Challenges []string  `json:"challenges"`
 	ExpiresAt  time.Time `json:"expires_at"`
+	// Token opens this session's own routes and nothing else; set only
+	// while the daemon requires tokens (see SetTokenIssuer).
+	Token string `json:"token,omitempty"`
 }
+
+// TokenIssuer returns a bearer token that opens only session id's routes
+// until the given time.
+type TokenIssuer func(id string, until time.Time) string
+
+// SetTokenIssuer makes every created session carry a token from issue;
+// call it before serving.
+func (m *Manager) SetTokenIssuer(issue TokenIssuer) { m.issueToken = issue }
 
 // Create opens a session.
 func (m *Manager) Create(req Request) (Created, error) {

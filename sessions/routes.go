@@ -76,7 +76,7 @@ func (rt *routes) create(w http.ResponseWriter, r *http.Request) {
 	var body createBody
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rt.m.cfg.MaxFrameBytes*2))
 	if err != nil {
-		writeDetail(w, http.StatusRequestEntityTooLarge, "Request body size is too large")
+		reply(w, 0, nil, tooLargeOr(err, "could not read the request body"))
 		return
 	}
 	if len(bytes.TrimSpace(raw)) > 0 {
@@ -107,6 +107,10 @@ func (rt *routes) create(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c, err := rt.m.Create(req)
+	if err == nil && rt.m.issueToken != nil {
+		// The token outlives the session by a while, so the result can be read.
+		c.Token = rt.m.issueToken(c.ID, c.ExpiresAt.Add(15*time.Minute))
+	}
 	reply(w, http.StatusCreated, c, err)
 }
 
@@ -259,10 +263,20 @@ func parseTMS(s string) (int64, error) {
 	return int64(v), nil
 }
 
+// errBodyBusy is a body whose read timed out or found the server's body
+// budget full: the server was busy, not the client wrong.
+var errBodyBusy = errors.New("body busy")
+
 func tooLargeOr(err error, what string) error {
-	var tl *http.MaxBytesError
-	if errors.As(err, &tl) {
+	var (
+		tl      *http.MaxBytesError
+		timeout interface{ Timeout() bool }
+	)
+	switch {
+	case errors.As(err, &tl):
 		return errFrameTooLarge
+	case errors.As(err, &timeout) && timeout.Timeout():
+		return errBodyBusy
 	}
 	return fmt.Errorf("%w: %s", ErrBadInput, what)
 }
@@ -315,6 +329,9 @@ func reply(w http.ResponseWriter, status int, v any, err error) {
 			code, msg = http.StatusBadRequest, strings.TrimPrefix(err.Error(), ErrBadInput.Error()+": ")
 		case errors.Is(err, errFrameTooLarge):
 			code, msg = http.StatusRequestEntityTooLarge, "Request body size is too large"
+		case errors.Is(err, errBodyBusy):
+			w.Header().Set("Retry-After", "2")
+			code, msg = http.StatusServiceUnavailable, "Server busy: the request body could not be read in time, try again shortly"
 		case errors.Is(err, context.DeadlineExceeded):
 			code, msg = http.StatusServiceUnavailable, "The frame could not be analysed in time"
 		}

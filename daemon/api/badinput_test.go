@@ -98,6 +98,11 @@ func TestBadInputs(t *testing.T) {
 		{"BMP bomb dimensions", js(map[string]any{"$image": b64(bmpWithSize(60000, -60000))}), 400,
 			"Image is too large: 60000x60000 pixels is more than the limit of 10.0 megapixels", nil},
 		{"BMP with no pixels", js(map[string]any{"$image": b64(bmpWithSize(4, 4))}), 400, unsupported, nil},
+		// Found by FuzzDecodeImage: a start-of-scan segment longer than the
+		// file made the truncation check slice past the end (a panic, 500).
+		{"JPEG scan header past the end", js(map[string]any{"$image": b64([]byte(
+			"\xff\xd8\xff\xc0\x00\x11\x08\x00\x10\x00\x10\x03\x01\x11\x00\x02\x11\x01\x03\x11\x01\xff\xda\x30\x30"))}),
+			400, unsupported + ": the jpeg file is truncated", nil},
 		{"objects not a list", js(map[string]any{"$image": b64(jpg), "objects": map[string]any{}}), 422, "", "objects"},
 		{"objects of numbers", js(map[string]any{"$image": b64(jpg), "objects": []any{1, 2}}), 422, "", 0},
 		{"object id not an integer", js(map[string]any{"$image": b64(jpg), "objects": []any{map[string]any{"id": "abc"}}}), 422, "", "id"},

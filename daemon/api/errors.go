@@ -35,18 +35,24 @@ func missing(field string) error { return invalid("field required", "value_error
 type statusError struct {
 	status int
 	detail string
+	// retryAfter, when set, is sent as Retry-After (seconds).
+	retryAfter string
 }
 
 func (s *statusError) Error() string { return s.detail }
 
 var (
-	errNotFound     = &statusError{http.StatusNotFound, "Not Found"}
-	errMethod       = &statusError{http.StatusMethodNotAllowed, "Method Not Allowed"}
-	errBodyTooLarge = &statusError{http.StatusBadRequest, "Request body size is too large"}
-	errBusy         = &statusError{http.StatusServiceUnavailable, "Server busy: too many requests in progress, try again"}
-	errTimeout      = &statusError{http.StatusServiceUnavailable, "Processing timed out"}
-	errInternal     = &statusError{http.StatusInternalServerError, "Internal error while processing the request"}
-	errShuttingDown = &statusError{http.StatusServiceUnavailable, "Server is shutting down"}
+	errNotFound     = &statusError{status: http.StatusNotFound, detail: "Not Found"}
+	errMethod       = &statusError{status: http.StatusMethodNotAllowed, detail: "Method Not Allowed"}
+	errBodyTooLarge = &statusError{status: http.StatusBadRequest, detail: "Request body size is too large"}
+	errBusy         = &statusError{status: http.StatusServiceUnavailable, detail: "Server busy: too many requests in progress, try again", retryAfter: "1"}
+	errQueueFull    = &statusError{status: http.StatusServiceUnavailable, detail: "Server busy: every processing slot is taken and the wait queue is full, try again shortly", retryAfter: "1"}
+	errQueueTimeout = &statusError{status: http.StatusServiceUnavailable, detail: "Server busy: no processing slot freed up in time, try again shortly", retryAfter: "2"}
+	errBodyBusy     = &statusError{status: http.StatusServiceUnavailable, detail: "Server busy: the request body could not be read in time, try again shortly", retryAfter: "2"}
+	errBodyRead     = &statusError{status: http.StatusBadRequest, detail: "Could not read the request body: the connection failed or the body ended early"}
+	errTimeout      = &statusError{status: http.StatusServiceUnavailable, detail: "Processing timed out"}
+	errInternal     = &statusError{status: http.StatusInternalServerError, detail: "Internal error while processing the request"}
+	errShuttingDown = &statusError{status: http.StatusServiceUnavailable, detail: "Server is shutting down"}
 )
 
 // writeError maps an error to its status and body in one place.
@@ -61,6 +67,9 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 	case errors.As(err, &se):
 		if se == errMethod {
 			w.Header().Set("Allow", http.MethodPost)
+		}
+		if se.retryAfter != "" {
+			w.Header().Set("Retry-After", se.retryAfter)
 		}
 		writeJSON(w, se.status, map[string]string{"detail": se.detail})
 	default:

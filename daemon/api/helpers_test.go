@@ -40,6 +40,12 @@ func newServer(t testing.TB) string {
 // newServerWith is newServer with a face pipeline configured as given.
 func newServerWith(t testing.TB, fc face.Config) string {
 	t.Helper()
+	return newServerLimited(t, fc, testConfig, nil)
+}
+
+// newServerLimited is newServer with its own limits, behind wrap (when not nil).
+func newServerLimited(t testing.TB, fc face.Config, cfg api.Config, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
 	rt := testenv.Runtime(t, "")
 	faces, err := face.New(rt, fc)
 	if err != nil {
@@ -51,9 +57,13 @@ func newServerWith(t testing.TB, fc face.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(testConfig, slog.New(slog.DiscardHandler), ests)
+	srv := api.New(cfg, slog.New(slog.DiscardHandler), ests)
 	srv.SetReady(nil)
-	ts := httptest.NewServer(srv)
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts.URL
 }

@@ -9,10 +9,13 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"gocv.io/x/gocv"
 
@@ -22,17 +25,59 @@ import (
 // readBody reads the whole body within the configured limit.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return nil, errBodyTooLarge
+		return nil, refuseOversized(w, r)
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, errBodyTooLarge
-	}
 	if err != nil {
-		return nil, &statusError{http.StatusBadRequest, "Could not read the request body: " + err.Error()}
+		if failure := readFailure(err); failure != nil {
+			if failure == errBodyTooLarge {
+				return nil, refuseOversized(w, r)
+			}
+			return nil, failure
+		}
+		return nil, errBodyRead
 	}
 	return b, nil
+}
+
+// readFailure maps an error met while reading a body to what the client is
+// told, without the error's own text (which names addresses): over the
+// limit is 400, a read that timed out or found the server's body budget
+// full is a 503 (the server was busy, not the client wrong), a broken or
+// short body is 400. Errors that are not read failures give nil.
+func readFailure(err error) error {
+	var (
+		tooLarge *http.MaxBytesError
+		netErr   net.Error
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return errBodyTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return errBodyBusy
+	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, http.ErrBodyReadAfterClose):
+		return errBodyRead
+	}
+	return nil
+}
+
+// Over-limit bodies are read and thrown away, up to maxDrainBytes within
+// drainTimeout, so that a client that sends a whole body without waiting
+// for "100 Continue" reads its 400 instead of a connection reset.
+const (
+	maxDrainBytes = 32 << 20
+	drainTimeout  = 10 * time.Second
+)
+
+// refuseOversized drains an over-limit body and closes the connection after
+// the answer; a client that waits for "100 Continue" sent nothing to drain.
+func refuseOversized(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Connection", "close")
+	if !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainTimeout))
+		io.CopyN(io.Discard, r.Body, maxDrainBytes)
+	}
+	return errBodyTooLarge
 }
 
 // imageSample reads a multipart form with the file in part "image".
@@ -46,7 +91,7 @@ func (s *Server) imageSample(w http.ResponseWriter, r *http.Request) (*estimator
 // maxFieldBytes), which may come before or after the file.
 func (s *Server) formSample(w http.ResponseWriter, r *http.Request, fields ...string) (*estimators.Sample, map[string][]string, error) {
 	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return nil, nil, errBodyTooLarge
+		return nil, nil, refuseOversized(w, r)
 	}
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !strings.HasPrefix(mt, "multipart/") || params["boundary"] == "" {
@@ -54,14 +99,15 @@ func (s *Server) formSample(w http.ResponseWriter, r *http.Request, fields ...st
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	data, values, err := formParts(multipart.NewReader(body, params["boundary"]), "image", fields)
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, nil, errBodyTooLarge
+	switch failure := readFailure(err); {
+	case failure == errBodyTooLarge:
+		return nil, nil, refuseOversized(w, r)
+	case failure != nil:
+		return nil, nil, failure
 	case errors.Is(err, errNoPart):
 		return nil, nil, missing("image")
 	case err != nil:
-		return nil, nil, &statusError{http.StatusBadRequest, "Malformed multipart body: " + err.Error()}
+		return nil, nil, &statusError{status: http.StatusBadRequest, detail: "Malformed multipart body: " + clip(err.Error(), 120)}
 	}
 	img, err := estimators.DecodeImage(data, s.cfg.MaxPixels)
 	if err != nil {
@@ -220,6 +266,14 @@ func decodeBase64(s string) ([]byte, error) {
 }
 
 var errNoPart = errors.New("no such form part")
+
+// clip shortens an error text that may quote the client's bytes.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return strings.ToValidUTF8(s, "?")
+	}
+	return strings.ToValidUTF8(s[:n], "?") + "..."
+}
 
 // maxFieldBytes bounds one text field of a multipart form.
 const maxFieldBytes = 16 << 10

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"imageapid/daemon/admission"
 	"imageapid/estimators"
 )
 
@@ -26,6 +28,11 @@ type Config struct {
 	MaxObjects     int
 	MaxConcurrent  int
 	RequestTimeout time.Duration
+	// MaxQueue is how many requests may wait for a processing slot (0: four
+	// per slot); past it a request gets an immediate 503.
+	MaxQueue int
+	// QueueTimeout is the longest wait for a slot (0: RequestTimeout).
+	QueueTimeout time.Duration
 }
 
 // Server routes requests to estimators.
@@ -34,7 +41,7 @@ type Server struct {
 	log        *slog.Logger
 	estimators map[string]estimators.Estimator
 	order      []string
-	slots      chan struct{}
+	queue      *admission.Queue
 	ready      atomic.Bool
 	readyInfo  atomic.Value // func() map[string]any
 	extra      map[string]http.Handler
@@ -97,11 +104,17 @@ func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
 // New returns a server for the given estimators; it answers /readyz with 503
 // until SetReady is called.
 func New(cfg Config, log *slog.Logger, ests []estimators.Estimator, opts ...Option) *Server {
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = 4 * cfg.MaxConcurrent
+	}
+	if cfg.QueueTimeout <= 0 || cfg.QueueTimeout > cfg.RequestTimeout {
+		cfg.QueueTimeout = cfg.RequestTimeout
+	}
 	s := &Server{
 		cfg:        cfg,
 		log:        log,
 		estimators: map[string]estimators.Estimator{},
-		slots:      make(chan struct{}, cfg.MaxConcurrent),
+		queue:      admission.NewQueue(cfg.MaxConcurrent, cfg.MaxQueue, cfg.QueueTimeout),
 		extra:      map[string]http.Handler{},
 		extraPaths: map[string]any{},
 		version:    "dev",
@@ -225,19 +238,27 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request, e estimators.Es
 }
 
 // serveSample is the contract every processing route shares: a concurrency
-// slot (503 when none frees up within the request timeout), the request
-// read into a sample by read, which also says how to process it, processing
-// within the timeout, and the sample (or the error) as the response.
+// slot (an immediate 503 when the wait queue is full, a 503 when none frees
+// up within the queue timeout), the request read into a sample by read
+// (only once it holds a slot, so waiting requests hold no body in memory),
+// which also says how to process it, processing within the timeout, and the
+// sample (or the error) as the response.
 func (s *Server) serveSample(w http.ResponseWriter, r *http.Request, read func() (*estimators.Sample, func(context.Context, *estimators.Sample) error, error)) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-ctx.Done():
+	release, err := s.queue.Acquire(ctx)
+	switch {
+	case errors.Is(err, admission.ErrQueueFull):
+		writeError(w, s.log, r, errQueueFull)
+		return
+	case errors.Is(err, admission.ErrQueueTimeout):
+		writeError(w, s.log, r, errQueueTimeout)
+		return
+	case err != nil:
 		writeError(w, s.log, r, errBusy)
 		return
 	}
+	defer release()
 	sample, run, err := read()
 	if err != nil {
 		writeError(w, s.log, r, err)
@@ -308,7 +329,7 @@ func (r *statusRecorder) WriteHeader(code int) {
 }
 
 // Unwrap lets http.ResponseController reach the connection (to flush
-// streamed responses: previews, server-sent events).
+// streamed responses: previews, server-sent events; to set read deadlines).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"imageapid/camera"
+	"imageapid/daemon/auth"
 	"imageapid/estimators/face"
 	"imageapid/estimators/facecache"
 	"imageapid/models"
@@ -101,6 +102,19 @@ type HTTP struct {
 	MaxConcurrent  int           `yaml:"max_concurrent"`
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	ShutdownGrace  time.Duration `yaml:"shutdown_grace"`
+	// MaxQueue is how many requests may wait for a processing slot; past it
+	// a request gets an immediate 503 with Retry-After.
+	MaxQueue int `yaml:"max_queue"`
+	// QueueTimeout is the longest wait for a slot (then 503, Retry-After).
+	QueueTimeout time.Duration `yaml:"queue_timeout"`
+	// MaxInflightBytes bounds the request bodies being read at once, over
+	// every route; a body that finds no room within queue_timeout gets 503.
+	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
+	// CertFile and KeyFile turn on TLS (both or neither; reloaded on SIGHUP).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Auth configures bearer tokens (required off loopback).
+	Auth auth.Config `yaml:"auth"`
 }
 
 // Models configures the model runtime.
@@ -147,6 +161,10 @@ func Default() Config {
 			MaxConcurrent:  4,
 			RequestTimeout: 30 * time.Second,
 			ShutdownGrace:  4 * time.Second,
+
+			MaxQueue:         16,
+			QueueTimeout:     10 * time.Second,
+			MaxInflightBytes: 64 << 20,
 		},
 		Models: Models{
 			Manifest:     "models/manifest.json",
@@ -174,11 +192,16 @@ func Default() Config {
 // Load reads a YAML file over the defaults and checks the result. Unknown
 // keys are errors, so a typo does not silently fall back to a default.
 func Load(path string) (Config, error) {
-	cfg := Default()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return cfg, fmt.Errorf("read config: %w", err)
+		return Default(), fmt.Errorf("read config: %w", err)
 	}
+	return Parse(b, path)
+}
+
+// Parse is Load of a file's bytes; path names it in errors.
+func Parse(b []byte, path string) (Config, error) {
+	cfg := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file means all defaults
@@ -186,6 +209,12 @@ func Load(path string) (Config, error) {
 	}
 	if len(cfg.Models.DelegateOptions) == 0 {
 		cfg.Models.DelegateOptions = nil // "{}" and an absent key mean the same
+	}
+	if len(cfg.HTTP.Auth.Tokens) == 0 {
+		cfg.HTTP.Auth.Tokens = nil // "[]" and an absent key mean the same
+	}
+	if len(cfg.HTTP.Auth.Public) == 0 {
+		cfg.HTTP.Auth.Public = nil
 	}
 	if err := cfg.Check(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
@@ -203,6 +232,19 @@ func (c *Config) Check() error {
 	}
 	if c.HTTP.RequestTimeout <= 0 {
 		return errors.New("http.request_timeout must be positive")
+	}
+	if c.HTTP.MaxQueue < 0 || c.HTTP.QueueTimeout <= 0 {
+		return errors.New("http: max_queue must not be negative and queue_timeout must be positive")
+	}
+	if c.HTTP.MaxInflightBytes < c.HTTP.MaxBodyBytes {
+		return fmt.Errorf("http.max_inflight_bytes %d is below max_body_bytes %d: no body could be read",
+			c.HTTP.MaxInflightBytes, c.HTTP.MaxBodyBytes)
+	}
+	if (c.HTTP.CertFile == "") != (c.HTTP.KeyFile == "") {
+		return errors.New("http: cert_file and key_file go together")
+	}
+	if err := c.HTTP.Auth.Check(); err != nil {
+		return err
 	}
 	if err := c.FaceCache.Check(); err != nil {
 		return err

@@ -255,12 +255,16 @@ func (o *outbox) Append(payload []byte) error {
 	binary.LittleEndian.PutUint64(buf[8:16], o.nextSeq)
 	copy(buf[recordHeader:], payload)
 	binary.LittleEndian.PutUint32(buf[4:8], crc32.Checksum(buf[8:], crcTable))
+	// An event that cannot be written (disk full, I/O error) is dropped and
+	// counted like one the full outbox pushed out; the caller carries on.
 	if _, err := o.log.WriteAt(buf, o.logSize); err != nil {
 		_ = o.log.Truncate(o.logSize)
+		o.dropped++
 		return fmt.Errorf("outbox append: %w", err)
 	}
 	if err := o.log.Sync(); err != nil {
 		_ = o.log.Truncate(o.logSize)
+		o.dropped++
 		return fmt.Errorf("outbox sync: %w", err)
 	}
 	o.pending = append(o.pending, recordRef{seq: o.nextSeq, off: o.logSize, size: size})

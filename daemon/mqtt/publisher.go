@@ -101,7 +101,7 @@ type Stats struct {
 	QueueDepth int    // events waiting in the outbox
 	QueueBytes int64  // their size on disk
 	Delivered  uint64 // events acknowledged by the broker
-	Dropped    uint64 // events dropped because the outbox was full
+	Dropped    uint64 // events dropped: the outbox was full, or the disk refused them
 }
 
 // ErrClosed is returned after Close.

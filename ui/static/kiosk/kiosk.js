@@ -104,15 +104,29 @@
     return base;
   }
 
-  function headers(extra) {
-    const h = Object.assign({}, extra);
-    if (cfg.token) h.Authorization = "Bearer " + cfg.token;
+  // sessionTokens holds the token each session was created with (when the
+  // daemon requires tokens): it opens that session's routes and nothing
+  // else, so the page's own token is sent only to create sessions.
+  const sessionTokens = new Map();
+
+  function tokenFor(path) {
+    if (path.startsWith(API + "/")) {
+      const id = decodeURIComponent(path.slice(API.length + 1).split("/")[0]);
+      if (sessionTokens.has(id)) return sessionTokens.get(id);
+    }
+    return cfg.token;
+  }
+
+  function headers(path) {
+    const h = {};
+    const token = tokenFor(path);
+    if (token) h.Authorization = "Bearer " + token;
     return h;
   }
 
   // request sends one API request and returns [status, parsed JSON or null].
   async function request(method, path, body, signal, keepalive) {
-    const init = { method, headers: headers(), signal, keepalive: !!keepalive, cache: "no-store", credentials: "same-origin" };
+    const init = { method, headers: headers(path), signal, keepalive: !!keepalive, cache: "no-store", credentials: "same-origin" };
     if (body instanceof FormData) {
       init.body = body;
     } else if (body !== undefined) {
@@ -316,6 +330,10 @@
       return;
     }
     r.id = s.id;
+    if (s.token) {
+      if (sessionTokens.size >= 8) sessionTokens.delete(sessionTokens.keys().next().value);
+      sessionTokens.set(s.id, s.token);
+    }
     r.t0 = performance.now();
     document.body.dataset.phase = "running";
     document.body.dataset.session = s.id;
@@ -425,11 +443,13 @@
   }
 
   // follow reads a camera-mode session's guidance: server-sent events, or
-  // polling when a token is set (EventSource cannot send an Authorization
-  // header) or the event stream closes.
+  // polling when the page has a token but the session none (EventSource
+  // cannot send an Authorization header; a session token, which opens only
+  // this session, goes in the query instead) or the event stream closes.
   function follow(r) {
-    if (!cfg.token && window.EventSource) {
-      const es = new EventSource(sessionPath(r, "/events"));
+    const st = sessionTokens.get(r.id);
+    if ((!cfg.token || st) && window.EventSource) {
+      const es = new EventSource(sessionPath(r, "/events") + (st ? "?token=" + encodeURIComponent(st) : ""));
       r.events = es;
       es.onmessage = (ev) => {
         let g = null;
