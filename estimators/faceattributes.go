@@ -116,6 +116,7 @@ func faceFeatures(ctx context.Context, s *Sample, x *attributes.Extractor, t *fa
 		if err != nil {
 			return nil, err
 		}
+		f.CacheIn(outputCache(s))
 		return objectFeatures{obj: t.obj, f: f}, nil
 	})
 	if err != nil {

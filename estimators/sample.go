@@ -1,6 +1,8 @@
 package estimators
 
 import (
+	"crypto/sha256"
+
 	"gocv.io/x/gocv"
 
 	"imageapid/estimators/facecache"
@@ -25,6 +27,8 @@ type Sample struct {
 	// faces, when set, is where the faces of Encoded are looked up before
 	// they are detected and fitted (see Deps.FaceCache).
 	faces *facecache.Cache
+	// digest is the SHA-256 of Encoded, once computed.
+	digest *[sha256.Size]byte
 	// borrowed marks an image the sample must not free (a camera frame).
 	borrowed bool
 }
@@ -39,6 +43,21 @@ func NewSample(encoded []byte, img gocv.Mat, objects []*Object) *Sample {
 // bytes, so responses built from it carry no "$image".
 func BorrowImage(img gocv.Mat, objects []*Object) *Sample {
 	return &Sample{Image: img, Objects: objects, Extra: NewObject(), borrowed: true}
+}
+
+// cached reports whether the sample looks its faces and their network
+// outputs up in a face cache: it has one and encoded bytes to key them by.
+func (s *Sample) cached() bool { return s.faces != nil && len(s.Encoded) > 0 }
+
+// imageKey is the face cache key of the sample's bytes under the given
+// pipeline settings ("" for network outputs, which depend on the image and
+// the face only); the bytes are hashed once per sample.
+func (s *Sample) imageKey(settings string) facecache.Key {
+	if s.digest == nil {
+		k := facecache.KeyOf(s.Encoded, "")
+		s.digest = &k.Digest
+	}
+	return facecache.Key{Digest: *s.digest, Settings: settings}
 }
 
 // HasImage reports whether the sample carries a decoded image.

@@ -70,6 +70,9 @@ func (e *Embedder) ModelID() uint16 {
 	return e.net.ID
 }
 
+// Network is the name of the embedding network's model.
+func (e *Embedder) Network() string { return e.net.Model }
+
 // Dim is the embedding dimension.
 func (e *Embedder) Dim() int { return e.net.Dim }
 
