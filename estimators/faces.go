@@ -21,7 +21,13 @@ func fittedFaces(ctx context.Context, p *face.Pipeline, s *Sample) ([]face.Face,
 		if !s.HasImage() {
 			return nil, BadInput("field $image is required")
 		}
-		fit := func() ([]face.Face, error) { return detectAndFit(ctx, p, s.Image) }
+		fit := func() ([]face.Face, error) {
+			img, err := s.Pixels()
+			if err != nil {
+				return nil, err
+			}
+			return detectAndFit(ctx, p, img)
+		}
 		if !s.cached() {
 			return fit()
 		}

@@ -17,7 +17,8 @@ type Sample struct {
 	// image's faces by Encoded's digest.
 	Encoded []byte
 	// Image is the decoded image in BGR order, upright (EXIF orientation
-	// applied); empty when the request had no image.
+	// applied); empty when the request had no image, and in a sample from
+	// NewEncodedSample until Pixels decodes it.
 	Image   gocv.Mat
 	Objects []*Object
 	// Extra holds top-level keys after "$image" and "objects".
@@ -31,6 +32,43 @@ type Sample struct {
 	digest *[sha256.Size]byte
 	// borrowed marks an image the sample must not free (a camera frame).
 	borrowed bool
+	// format, width and height describe Encoded while it is not decoded
+	// (format is empty once it is, or when it never is).
+	format        string
+	width, height int
+}
+
+// NewEncodedSample checks an encoded image as DecodeImage does (format,
+// size, maxPixels, truncation) but decodes it only when a service first
+// needs its pixels (Pixels): a service whose faces and network outputs for
+// these bytes are all in the face cache never does.
+func NewEncodedSample(encoded []byte, maxPixels int, objects []*Object) (*Sample, error) {
+	format, w, h, err := checkEncoded(encoded, maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	s := NewSample(encoded, gocv.Mat{}, objects)
+	s.format, s.width, s.height = format, w, h
+	return s, nil
+}
+
+// Decoded reports whether the sample holds decoded pixels (a sample from
+// NewEncodedSample does once a service needed them).
+func (s *Sample) Decoded() bool { return s.Image.Ptr() != nil && !s.Image.Empty() }
+
+// Pixels returns the decoded image, decoding it on first use.
+func (s *Sample) Pixels() (gocv.Mat, error) {
+	if s.format != "" {
+		img, err := decodeChecked(s.Encoded, s.format)
+		if err != nil {
+			return gocv.Mat{}, err
+		}
+		s.Image, s.format = img, ""
+	}
+	if !s.Decoded() {
+		return gocv.Mat{}, BadInput("field $image is required")
+	}
+	return s.Image, nil
 }
 
 // NewSample wraps a decoded image (which the sample then owns) and objects.
@@ -61,11 +99,22 @@ func (s *Sample) imageKey(settings string) facecache.Key {
 }
 
 // HasImage reports whether the sample carries a decoded image.
-func (s *Sample) HasImage() bool { return !s.Image.Empty() }
+func (s *Sample) HasImage() bool { return s.format != "" || s.Decoded() }
 
-// Width and Height are the decoded image's size in pixels.
-func (s *Sample) Width() int  { return s.Image.Cols() }
-func (s *Sample) Height() int { return s.Image.Rows() }
+// Width and Height are the (upright) image's size in pixels.
+func (s *Sample) Width() int {
+	if !s.Decoded() {
+		return s.width
+	}
+	return s.Image.Cols()
+}
+
+func (s *Sample) Height() int {
+	if !s.Decoded() {
+		return s.height
+	}
+	return s.Image.Rows()
+}
 
 // Memo returns the value cached under key, computing it once per sample. A
 // sample is processed by one goroutine at a time, so no lock is needed.

@@ -69,7 +69,11 @@ func (e *templateExtractor) Process(ctx context.Context, s *Sample) error {
 	for i := range faces {
 		name := fmt.Sprintf("facetemplate/%s/%d", e.embedder.Network(), e.embedder.ModelID())
 		vec, err := cachedOutputs(ctx, s, &faces[i], name, func() ([][]float32, error) {
-			v, err := e.embedder.Embed(ctx, s.Image, &faces[i])
+			img, err := s.Pixels()
+			if err != nil {
+				return nil, err
+			}
+			v, err := e.embedder.Embed(ctx, img, &faces[i])
 			return [][]float32{v}, err
 		})
 		if err != nil {

@@ -162,7 +162,7 @@ type Features struct {
 	Parts map[string][]float32
 
 	x     *Extractor
-	img   gocv.Mat
+	image func() (gocv.Mat, error)
 	f     *face.Face
 	runs  map[string][][]float32
 	cache OutputCache
@@ -182,8 +182,14 @@ func (f *Features) cached(ctx context.Context, name string, compute func() ([][]
 
 // Compute prepares the features of a located face; parts are computed when
 // first asked for, on img, which must outlive the Features.
-func (x *Extractor) Compute(_ context.Context, img gocv.Mat, l *Located) (*Features, error) {
-	return &Features{Parts: map[string][]float32{}, x: x, img: img, f: &l.Face, runs: map[string][][]float32{}}, nil
+func (x *Extractor) Compute(ctx context.Context, img gocv.Mat, l *Located) (*Features, error) {
+	return x.ComputeOn(ctx, func() (gocv.Mat, error) { return img, nil }, l)
+}
+
+// ComputeOn is Compute on an image got from image when a part first needs
+// pixels (a part served by the features' cache needs none).
+func (x *Extractor) ComputeOn(_ context.Context, image func() (gocv.Mat, error), l *Located) (*Features, error) {
+	return &Features{Parts: map[string][]float32{}, x: x, image: image, f: &l.Face, runs: map[string][][]float32{}}, nil
 }
 
 // Use lets the features borrow any network x has and theirs lacks, so that
@@ -212,7 +218,13 @@ func (f *Features) run(ctx context.Context, name string) ([][]float32, error) {
 	if n == nil {
 		return nil, fmt.Errorf("the extractor was built without the %s network", name)
 	}
-	out, err := f.cached(ctx, name, func() ([][]float32, error) { return n.Run(ctx, f.img, f.f) })
+	out, err := f.cached(ctx, name, func() ([][]float32, error) {
+		img, err := f.image()
+		if err != nil {
+			return nil, err
+		}
+		return n.Run(ctx, img, f.f)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +252,11 @@ func (f *Features) Part(ctx context.Context, name string) ([]float32, error) {
 		v = Geometry(f.f)
 	case PartTexture:
 		if out, err = f.cached(ctx, PartTexture, func() ([][]float32, error) {
-			t, err := Texture(f.img, f.f)
+			img, err := f.image()
+			if err != nil {
+				return nil, err
+			}
+			t, err := Texture(img, f.f)
 			return [][]float32{t}, err
 		}); err == nil {
 			v = out[0]
@@ -315,7 +331,7 @@ func (f *Features) All(ctx context.Context) error {
 
 // Detach drops the image, the face and the raw network outputs, so the
 // features can outlive them.
-func (f *Features) Detach() { f.x, f.img, f.f, f.runs, f.cache = nil, gocv.Mat{}, nil, nil, nil }
+func (f *Features) Detach() { f.x, f.image, f.f, f.runs, f.cache = nil, nil, nil, nil, nil }
 
 // Vector assembles a feature set; unavailable parts are filled from fill
 // (the head's training means), so that they contribute their average.
