@@ -209,7 +209,9 @@ func TestFaceCacheConcurrentCallsFitOnce(t *testing.T) {
 // answers for it.
 func TestFaceCacheObjectsAuthoritative(t *testing.T) {
 	face1 := testenv.ReadFixture(t, "astronaut.png")
-	url, p := cachedServer(t, facecache.Default())
+	long := facecache.Default()
+	long.TTL = 10 * time.Minute // a loaded -race run can take over 10 s between the calls
+	url, p := cachedServer(t, long)
 	plain := newServer(t)
 	chain(t, url, face1, nil)
 	// A box over the astronaut's chest: no detected face overlaps it.
