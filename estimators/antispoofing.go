@@ -57,7 +57,7 @@ func (e *antiSpoofing) Process(ctx context.Context, s *Sample) error {
 	if err != nil {
 		return err
 	}
-	loc, err := attributes.LocateLargest(ctx, e.faces, s.Image, known)
+	loc, err := locateLargest(ctx, e.faces, s, known)
 	if err != nil {
 		return err
 	}

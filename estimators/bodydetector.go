@@ -33,7 +33,11 @@ func (e *bodyDetector) Process(ctx context.Context, s *Sample) error {
 	if !s.HasImage() {
 		return BadInput("field $image is required")
 	}
-	people, err := e.det.Detect(ctx, s.Image)
+	img, err := s.Pixels()
+	if err != nil {
+		return err
+	}
+	people, err := e.det.Detect(ctx, img)
 	if err != nil {
 		return err
 	}

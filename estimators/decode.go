@@ -16,20 +16,39 @@ import (
 // memory is allocated, and refuses truncated files rather than returning a
 // half-grey picture.
 func DecodeImage(b []byte, maxPixels int) (gocv.Mat, error) {
-	format, w, h, err := imageHeader(b)
+	format, _, _, err := checkEncoded(b, maxPixels)
 	if err != nil {
 		return gocv.Mat{}, err
 	}
+	return decodeChecked(b, format)
+}
+
+// checkEncoded reads an image file's header and refuses what DecodeImage
+// refuses before decoding: an unknown format, no pixels, more than
+// maxPixels, a truncated file. It returns the format and the upright size.
+func checkEncoded(b []byte, maxPixels int) (format string, w, h int, err error) {
+	format, w, h, err = imageHeader(b)
+	if err != nil {
+		return "", 0, 0, err
+	}
 	if w <= 0 || h <= 0 {
-		return gocv.Mat{}, BadInput(MsgUnsupportedFormat)
+		return "", 0, 0, BadInput(MsgUnsupportedFormat)
 	}
 	if int64(w)*int64(h) > int64(maxPixels) {
-		return gocv.Mat{}, BadInput("Image is too large: %dx%d pixels is more than the limit of %.1f megapixels",
+		return "", 0, 0, BadInput("Image is too large: %dx%d pixels is more than the limit of %.1f megapixels",
 			w, h, float64(maxPixels)/1e6)
 	}
 	if !complete(format, b) {
-		return gocv.Mat{}, BadInput("%s: the %s file is truncated", MsgUnsupportedFormat, format)
+		return "", 0, 0, BadInput("%s: the %s file is truncated", MsgUnsupportedFormat, format)
 	}
+	if format == "jpeg" && exifOrientation(b) >= 5 { // turned a quarter
+		w, h = h, w
+	}
+	return format, w, h, nil
+}
+
+// decodeChecked decodes a file checkEncoded accepted.
+func decodeChecked(b []byte, format string) (gocv.Mat, error) {
 	img, err := gocv.IMDecode(b, gocv.IMReadColor|gocv.IMReadIgnoreOrientation)
 	if err != nil || img.Empty() {
 		if err == nil {

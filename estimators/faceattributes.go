@@ -29,7 +29,7 @@ func attributeTargets(ctx context.Context, p *face.Pipeline, s *Sample) ([]faceT
 		return nil, err
 	}
 	if len(s.Objects) == 0 {
-		loc, err := attributes.LocateLargest(ctx, p, s.Image, known)
+		loc, err := locateLargest(ctx, p, s, known)
 		if err != nil {
 			return nil, err
 		}
@@ -48,13 +48,32 @@ func attributeTargets(ctx context.Context, p *face.Pipeline, s *Sample) ([]faceT
 		if err != nil {
 			return nil, BadInput("object %d: %v", i, err)
 		}
-		loc, err := attributes.Locate(ctx, p, s.Image, known, box, objectEyes(o))
-		if err != nil {
-			return nil, fmt.Errorf("object %d: %w", i, err)
+		loc, ok := attributes.Match(known, box)
+		if !ok {
+			img, err := s.Pixels()
+			if err != nil {
+				return nil, err
+			}
+			if loc, err = attributes.Locate(ctx, p, img, known, box, objectEyes(o)); err != nil {
+				return nil, fmt.Errorf("object %d: %w", i, err)
+			}
 		}
 		out = append(out, faceTarget{obj: o, loc: loc})
 	}
 	return out, nil
+}
+
+// locateLargest is attributes.LocateLargest, decoding the image only when
+// no face is known.
+func locateLargest(ctx context.Context, p *face.Pipeline, s *Sample, known []face.Face) (attributes.Located, error) {
+	if l, ok := attributes.Largest(known); ok {
+		return l, nil
+	}
+	img, err := s.Pixels()
+	if err != nil {
+		return attributes.Located{}, err
+	}
+	return attributes.LocateLargest(ctx, p, img, known)
 }
 
 // objectBox reads an object's normalized "bbox" [x1,y1,x2,y2], clamped to
@@ -112,10 +131,11 @@ type objectFeatures struct {
 func faceFeatures(ctx context.Context, s *Sample, x *attributes.Extractor, t *faceTarget) (*attributes.Features, error) {
 	key := fmt.Sprintf("attributes.features.%p", t.obj)
 	v, err := s.Memo(key, func() (any, error) {
-		f, err := x.Compute(ctx, s.Image, &t.loc)
+		f, err := x.ComputeOn(ctx, s.Pixels, &t.loc)
 		if err != nil {
 			return nil, err
 		}
+		f.CacheIn(outputCache(s))
 		return objectFeatures{obj: t.obj, f: f}, nil
 	})
 	if err != nil {

@@ -7,39 +7,56 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"imageapid/estimators/attributes"
 	"imageapid/estimators/face"
 	"imageapid/estimators/facecache"
 )
 
 // fittedFaces returns the faces of the sample's image, detected and fitted
 // once per sample however many services ask, and once per image bytes and
-// pipeline settings while the sample's face cache (if any) keeps them.
+// pipeline settings while the sample's face cache (if any) keeps them
+// (concurrent samples of the same bytes fit once).
 func fittedFaces(ctx context.Context, p *face.Pipeline, s *Sample) ([]face.Face, error) {
 	v, err := s.Memo("face.fitted", func() (any, error) {
 		if !s.HasImage() {
 			return nil, BadInput("field $image is required")
 		}
-		useCache := s.faces != nil && len(s.Encoded) > 0
-		var key facecache.Key
-		if useCache {
-			key = facecache.KeyOf(s.Encoded, pipelineSettings(p))
-			if faces, ok := s.faces.Get(key); ok {
-				return faces, nil
+		fit := func() ([]face.Face, error) {
+			img, err := s.Pixels()
+			if err != nil {
+				return nil, err
 			}
+			return detectAndFit(ctx, p, img)
 		}
-		faces, err := detectAndFit(ctx, p, s.Image)
-		if err != nil {
-			return nil, err
+		if !s.cached() {
+			return fit()
 		}
-		if useCache {
-			s.faces.Put(key, faces)
-		}
-		return faces, nil
+		return s.faces.Faces(ctx, s.imageKey(pipelineSettings(p)), fit)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.([]face.Face), nil
+}
+
+// cachedOutputs returns what run computes on face f of the sample's image,
+// from the sample's face cache when it holds them (see facecache.Outputs
+// for what name must say).
+func cachedOutputs(ctx context.Context, s *Sample, f *face.Face, name string, run func() ([][]float32, error)) ([][]float32, error) {
+	if !s.cached() {
+		return run()
+	}
+	return s.faces.Outputs(ctx, s.imageKey(""), f, name, run)
+}
+
+// outputCache binds cachedOutputs to a sample, for the attribute features.
+func outputCache(s *Sample) attributes.OutputCache {
+	if !s.cached() {
+		return nil
+	}
+	return func(ctx context.Context, f *face.Face, name string, run func() ([][]float32, error)) ([][]float32, error) {
+		return cachedOutputs(ctx, s, f, name, run)
+	}
 }
 
 // detectAndFit finds every face in img and fits the mesh on each.

@@ -93,8 +93,12 @@ func (e *qualityAssessor) assess(ctx context.Context, s *Sample, t *faceTarget, 
 			neutral = float64(em[k])
 		}
 	}
+	img, err := s.Pixels()
+	if err != nil {
+		return quality.Report{}, err
+	}
 	in := quality.Input{
-		Image: s.Image, Face: &t.loc.Face,
+		Image: img, Face: &t.loc.Face,
 		Box: image.Rect(int(math.Floor(t.loc.Face.X1)), int(math.Floor(t.loc.Face.Y1)),
 			int(math.Ceil(t.loc.Face.X2)), int(math.Ceil(t.loc.Face.Y2))),
 		Yaw: t.loc.Face.Yaw, Pitch: t.loc.Face.Pitch, Roll: t.loc.Face.Roll,

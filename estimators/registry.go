@@ -14,9 +14,10 @@ type Deps struct {
 	Models *models.Runtime
 	Faces  *face.Pipeline
 	// FaceCache, when not nil, keeps the faces found in an image's bytes
-	// across samples (requests), so that services called one after the
-	// other on the same image detect and fit once. Samples without encoded
-	// bytes (camera frames) bypass it.
+	// and the networks' outputs on them across samples (requests), so that
+	// services called one after the other on the same image detect, fit and
+	// run each network once. Samples without encoded bytes (camera frames)
+	// bypass it.
 	FaceCache *facecache.Cache
 	// Settings decodes the config section of the named service into v (a
 	// pointer to the estimator's own settings struct, pre-filled with its

@@ -1,6 +1,8 @@
 package estimators
 
 import (
+	"crypto/sha256"
+
 	"gocv.io/x/gocv"
 
 	"imageapid/estimators/facecache"
@@ -15,7 +17,8 @@ type Sample struct {
 	// image's faces by Encoded's digest.
 	Encoded []byte
 	// Image is the decoded image in BGR order, upright (EXIF orientation
-	// applied); empty when the request had no image.
+	// applied); empty when the request had no image, and in a sample from
+	// NewEncodedSample until Pixels decodes it.
 	Image   gocv.Mat
 	Objects []*Object
 	// Extra holds top-level keys after "$image" and "objects".
@@ -25,8 +28,47 @@ type Sample struct {
 	// faces, when set, is where the faces of Encoded are looked up before
 	// they are detected and fitted (see Deps.FaceCache).
 	faces *facecache.Cache
+	// digest is the SHA-256 of Encoded, once computed.
+	digest *[sha256.Size]byte
 	// borrowed marks an image the sample must not free (a camera frame).
 	borrowed bool
+	// format, width and height describe Encoded while it is not decoded
+	// (format is empty once it is, or when it never is).
+	format        string
+	width, height int
+}
+
+// NewEncodedSample checks an encoded image as DecodeImage does (format,
+// size, maxPixels, truncation) but decodes it only when a service first
+// needs its pixels (Pixels): a service whose faces and network outputs for
+// these bytes are all in the face cache never does.
+func NewEncodedSample(encoded []byte, maxPixels int, objects []*Object) (*Sample, error) {
+	format, w, h, err := checkEncoded(encoded, maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	s := NewSample(encoded, gocv.Mat{}, objects)
+	s.format, s.width, s.height = format, w, h
+	return s, nil
+}
+
+// Decoded reports whether the sample holds decoded pixels (a sample from
+// NewEncodedSample does once a service needed them).
+func (s *Sample) Decoded() bool { return s.Image.Ptr() != nil && !s.Image.Empty() }
+
+// Pixels returns the decoded image, decoding it on first use.
+func (s *Sample) Pixels() (gocv.Mat, error) {
+	if s.format != "" {
+		img, err := decodeChecked(s.Encoded, s.format)
+		if err != nil {
+			return gocv.Mat{}, err
+		}
+		s.Image, s.format = img, ""
+	}
+	if !s.Decoded() {
+		return gocv.Mat{}, BadInput("field $image is required")
+	}
+	return s.Image, nil
 }
 
 // NewSample wraps a decoded image (which the sample then owns) and objects.
@@ -41,12 +83,38 @@ func BorrowImage(img gocv.Mat, objects []*Object) *Sample {
 	return &Sample{Image: img, Objects: objects, Extra: NewObject(), borrowed: true}
 }
 
-// HasImage reports whether the sample carries a decoded image.
-func (s *Sample) HasImage() bool { return !s.Image.Empty() }
+// cached reports whether the sample looks its faces and their network
+// outputs up in a face cache: it has one and encoded bytes to key them by.
+func (s *Sample) cached() bool { return s.faces != nil && len(s.Encoded) > 0 }
 
-// Width and Height are the decoded image's size in pixels.
-func (s *Sample) Width() int  { return s.Image.Cols() }
-func (s *Sample) Height() int { return s.Image.Rows() }
+// imageKey is the face cache key of the sample's bytes under the given
+// pipeline settings ("" for network outputs, which depend on the image and
+// the face only); the bytes are hashed once per sample.
+func (s *Sample) imageKey(settings string) facecache.Key {
+	if s.digest == nil {
+		k := facecache.KeyOf(s.Encoded, "")
+		s.digest = &k.Digest
+	}
+	return facecache.Key{Digest: *s.digest, Settings: settings}
+}
+
+// HasImage reports whether the sample carries a decoded image.
+func (s *Sample) HasImage() bool { return s.format != "" || s.Decoded() }
+
+// Width and Height are the (upright) image's size in pixels.
+func (s *Sample) Width() int {
+	if !s.Decoded() {
+		return s.width
+	}
+	return s.Image.Cols()
+}
+
+func (s *Sample) Height() int {
+	if !s.Decoded() {
+		return s.height
+	}
+	return s.Image.Rows()
+}
 
 // Memo returns the value cached under key, computing it once per sample. A
 // sample is processed by one goroutine at a time, so no lock is needed.

@@ -67,10 +67,19 @@ func (e *templateExtractor) Process(ctx context.Context, s *Sample) error {
 	}
 	objs := make([]*Object, len(faces))
 	for i := range faces {
-		tpl, err := e.embedder.Template(ctx, s.Image, &faces[i])
+		name := fmt.Sprintf("facetemplate/%s/%d", e.embedder.Network(), e.embedder.ModelID())
+		vec, err := cachedOutputs(ctx, s, &faces[i], name, func() ([][]float32, error) {
+			img, err := s.Pixels()
+			if err != nil {
+				return nil, err
+			}
+			v, err := e.embedder.Embed(ctx, img, &faces[i])
+			return [][]float32{v}, err
+		})
 		if err != nil {
 			return fmt.Errorf("face %d: %w", i, err)
 		}
+		tpl := facetemplate.Encode(e.embedder.ModelID(), vec[0])
 		o := detectionObject(i, faces[i].Detection, s.Width(), s.Height())
 		o.Set("$template", base64.StdEncoding.EncodeToString(tpl))
 		o.Set("template_size", len(tpl)/4)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	tflite "github.com/mattn/go-tflite"
+
+	"imageapid/models/tflitefile"
 )
 
 // Options configure the runtime: where the model files are, and the default
@@ -47,6 +49,10 @@ type ModelOptions struct {
 	DelegateOptions map[string]string `yaml:"delegate_options"`
 	Threads         int               `yaml:"threads"`
 	Pool            int               `yaml:"pool"`
+
+	// batch, when positive, resizes the first dimension of every input
+	// before the tensors are allocated (see Runtime.ModelWithBatch).
+	batch int
 }
 
 func (o Options) forModel(name string) ModelOptions {
@@ -142,6 +148,42 @@ func (r *Runtime) Model(name string) (*Model, error) {
 	return m, nil
 }
 
+// ModelWithBatch returns the named model with the first (batch) dimension
+// of its inputs resized to batch, and its Info's tensors as they then are:
+// a network shipped with a fixed batch of two runs one face for half the
+// work. It is loaded once per batch size, beside the model as shipped.
+func (r *Runtime) ModelWithBatch(name string, batch int) (*Model, error) {
+	if batch <= 0 {
+		return nil, fmt.Errorf("model %s: batch %d is not positive", name, batch)
+	}
+	info, err := r.manifest.Find(name)
+	if err != nil {
+		return nil, err
+	}
+	if len(info.Inputs) > 0 && len(info.Inputs[0].Shape) > 0 && info.Inputs[0].Shape[0] == batch {
+		return r.Model(name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := fmt.Sprintf("%s@batch=%d", name, batch)
+	if m, ok := r.loaded[key]; ok {
+		return m, nil
+	}
+	mo := r.opts.forModel(name)
+	mo.batch = batch
+	m, err := loadModel(info, filepath.Join(r.opts.Dir, info.File), mo, r.opts.ObserveInvoke)
+	if err != nil {
+		return nil, err
+	}
+	resized := *info
+	resized.Inputs, resized.Outputs = m.all[0].Describe()
+	m.Info = &resized
+	r.log.Info("model loaded", "model", name, "batch", batch, "delegate", m.DelegateStatus().Actual,
+		"threads", m.Threads, "interpreters", cap(m.pool))
+	r.loaded[key] = m
+	return m, nil
+}
+
 // Loaded lists the models loaded so far with the delegate each actually runs
 // on: "xnnpack", or after a fallback e.g. "xnnpack (fallback from gpu:
 // libtensorflowlite_gpu_delegate.so: cannot open shared object file: ...)".
@@ -212,6 +254,12 @@ func loadModel(info *ModelInfo, path string, mo ModelOptions, observe func(strin
 	b, err := VerifyFile(info, path)
 	if err != nil {
 		return nil, err
+	}
+	if mo.batch > 0 && len(info.Inputs) > 0 && len(info.Inputs[0].Shape) > 0 {
+		// Reshapes to the shipped batch would refuse the resized inputs.
+		if b, _, err = tflitefile.FreeBatch(b, int32(info.Inputs[0].Shape[0])); err != nil {
+			return nil, fmt.Errorf("model %s: free its batch: %w", info.Name, err)
+		}
 	}
 	tm := tflite.NewModel(b)
 	if tm == nil {
@@ -371,6 +419,23 @@ func tryInterpreter(tm *tflite.Model, mo ModelOptions) (*Interpreter, error) {
 			return nil, errors.New("the delegate rejected the graph (its Prepare failed)")
 		}
 		return nil, errors.New("TFLite could not build the interpreter with this delegate")
+	}
+	if mo.batch > 0 {
+		for n := 0; n < out.it.GetInputTensorCount(); n++ {
+			t := out.it.GetInputTensor(n)
+			dims := make([]int32, t.NumDims())
+			for d := range dims {
+				dims[d] = int32(t.Dim(d))
+			}
+			if len(dims) == 0 || int(dims[0]) == mo.batch {
+				continue
+			}
+			dims[0] = int32(mo.batch)
+			if st := out.it.ResizeInputTensor(n, dims); st != tflite.OK {
+				out.close()
+				return nil, fmt.Errorf("resize input %d to batch %d: status %v", n, mo.batch, st)
+			}
+		}
 	}
 	if st := out.it.AllocateTensors(); st != tflite.OK {
 		out.close()

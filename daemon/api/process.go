@@ -87,7 +87,7 @@ func (s *Server) processRequest(w http.ResponseWriter, r *http.Request) (*estima
 	for _, e := range services {
 		needsImage = needsImage || e.NeedsImage()
 	}
-	sample, err := s.topSample(top, needsImage, "services")
+	sample, err := s.topSample(top, needsImage, false, "services")
 	if err != nil {
 		return nil, nil, err
 	}

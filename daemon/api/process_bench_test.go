@@ -5,12 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"imageapid/estimators/face"
 	"imageapid/estimators/facecache"
+	"imageapid/internal/testenv"
+	"imageapid/models"
 )
 
 // benchChain is the single-face chain a client runs after the fitter, each
@@ -22,11 +28,15 @@ var benchChain = []string{
 }
 
 // benchCaches are the configurations compared in one run: no cache (the
-// baseline) and the daemon's default.
+// baseline), faces only (no network outputs kept) and the daemon's default.
 var benchCaches = []struct {
 	name string
 	cfg  facecache.Config
-}{{"cache=off", facecache.Config{}}, {"cache=on", facecache.Default()}}
+}{
+	{"cache=off", facecache.Config{}},
+	{"cache=faces", func() facecache.Config { c := facecache.Default(); c.Outputs = 0; return c }()},
+	{"cache=on", facecache.Default()},
+}
 
 // withComment returns a JPEG with a comment segment after its start
 // marker: other bytes (another digest), the same decoded image.
@@ -37,6 +47,93 @@ func withComment(jpeg []byte, comment string) []byte {
 	out = append(out, 0xFF, 0xFE, byte(n>>8), byte(n))
 	out = append(out, comment...)
 	return append(out, jpeg[2:]...)
+}
+
+// benchServer is the Image API over its own runtime, which counts every
+// network invocation, and its own face cache (cfg's zero value: none).
+type benchServer struct {
+	url     string
+	faces   *face.Pipeline
+	cache   *facecache.Cache
+	invokes *invokeCounter
+}
+
+func newBenchServer(b *testing.B, cfg facecache.Config) benchServer {
+	cache, err := facecache.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ic := &invokeCounter{n: map[string]int{}}
+	rt := testenv.RuntimeWith(b, models.Options{Threads: 1, Pool: 2, ObserveInvoke: ic.observe})
+	urls, pipes := cachedServersOn(b, rt, cache, face.Config{})
+	return benchServer{urls[0], pipes[0], cache, ic}
+}
+
+// invokeCounter counts network invocations per model.
+type invokeCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *invokeCounter) observe(model string, _ time.Duration) {
+	c.mu.Lock()
+	c.n[model]++
+	c.mu.Unlock()
+}
+
+func (c *invokeCounter) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
+}
+
+// cpuTime is the CPU time the process (server and client) has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure runs b.N images through run and reports wall and CPU ms per
+// image (CPU time holds up on a shared machine where wall time does not),
+// the pipeline's passes, the network invocations and the cache's hit rates.
+func (s benchServer) measure(b *testing.B, run func(i int)) {
+	run(-1) // warm up the interpreters
+	passes, invokes, stats := s.faces.Passes(), s.invokes.snapshot(), s.cache.Stats()
+	cpu := cpuTime(b)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		run(i)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cpu = cpuTime(b) - cpu
+	n := float64(b.N)
+	b.ReportMetric(float64(elapsed.Microseconds())/1000/n, "ms/image")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/n, "cpu-ms/image")
+	after := s.faces.Passes()
+	b.ReportMetric(float64(after.Detect-passes.Detect)/n, "detections/image")
+	b.ReportMetric(float64(after.Fit-passes.Fit)/n, "fits/image")
+	total := 0
+	for model, k := range s.invokes.snapshot() {
+		total += k - invokes[model]
+		if model == "faceres" || model == "mobileface" || model == "mobilefacenet" {
+			b.ReportMetric(float64(k-invokes[model])/n, model+"-runs/image")
+		}
+	}
+	b.ReportMetric(float64(total)/n, "network-runs/image")
+	if s.cache != nil {
+		st := s.cache.Stats()
+		if looks := (st.Hits + st.Misses) - (stats.Hits + stats.Misses); looks > 0 {
+			b.ReportMetric(float64(st.Hits-stats.Hits)/float64(looks), "face-hit-rate")
+		}
+		if looks := (st.OutputHits + st.OutputMisses) - (stats.OutputHits + stats.OutputMisses); looks > 0 {
+			b.ReportMetric(float64(st.OutputHits-stats.OutputHits)/float64(looks), "output-hit-rate")
+		}
+	}
 }
 
 type benchClient struct {
@@ -74,7 +171,8 @@ func BenchmarkHTTPChain(b *testing.B) {
 	portrait := portrait640x480(b)
 	for _, bc := range benchCaches {
 		b.Run(bc.name, func(b *testing.B) {
-			url, p := cachedServer(b, bc.cfg)
+			srv := newBenchServer(b, bc.cfg)
+			url := srv.url
 			c := benchClient{b, &http.Client{}}
 			spent := make([]time.Duration, 1+len(benchChain))
 			run := func(i int) {
@@ -92,26 +190,16 @@ func BenchmarkHTTPChain(b *testing.B) {
 					c.post(url+"/"+svc+"/process/sample", "application/json", body)
 					spent[k+1] += time.Since(t0)
 				}
+				if i < 0 {
+					clear(spent)
+				}
 			}
-			run(-1) // warm up the interpreters
-			clear(spent)
-			before := p.Passes()
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				run(i)
-			}
-			elapsed := time.Since(start)
-			b.StopTimer()
-			passes := p.Passes()
+			srv.measure(b, run)
 			n := float64(b.N)
-			b.ReportMetric(float64(elapsed.Milliseconds())/n, "ms/image")
 			b.ReportMetric(float64(spent[0].Microseconds())/1000/n, "ms/face-detector-face-fitter")
 			for k, svc := range benchChain {
 				b.ReportMetric(float64(spent[k+1].Microseconds())/1000/n, "ms/"+svc)
 			}
-			b.ReportMetric(float64(passes.Detect-before.Detect)/n, "detections/image")
-			b.ReportMetric(float64(passes.Fit-before.Fit)/n, "fits/image")
 		})
 	}
 }
@@ -123,9 +211,9 @@ func BenchmarkHTTPProcess(b *testing.B) {
 	services := append([]string{"face-detector-face-fitter"}, benchChain...)
 	for _, bc := range benchCaches {
 		b.Run(bc.name, func(b *testing.B) {
-			url, p := cachedServer(b, bc.cfg)
+			srv := newBenchServer(b, bc.cfg)
 			c := benchClient{b, &http.Client{}}
-			run := func(i int) {
+			srv.measure(b, func(i int) {
 				var buf bytes.Buffer
 				mw := multipart.NewWriter(&buf)
 				fw, err := mw.CreateFormFile("image", "portrait.jpg")
@@ -137,22 +225,8 @@ func BenchmarkHTTPProcess(b *testing.B) {
 					mw.WriteField("services", s)
 				}
 				mw.Close()
-				c.post(url+processURL, mw.FormDataContentType(), buf.Bytes())
-			}
-			run(-1)
-			before := p.Passes()
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				run(i)
-			}
-			elapsed := time.Since(start)
-			b.StopTimer()
-			passes := p.Passes()
-			n := float64(b.N)
-			b.ReportMetric(float64(elapsed.Milliseconds())/n, "ms/image")
-			b.ReportMetric(float64(passes.Detect-before.Detect)/n, "detections/image")
-			b.ReportMetric(float64(passes.Fit-before.Fit)/n, "fits/image")
+				c.post(srv.url+processURL, mw.FormDataContentType(), buf.Bytes())
+			})
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"imageapid/estimators/face"
 	"imageapid/estimators/facecache"
 	"imageapid/internal/testenv"
+	"imageapid/models"
 )
 
 const processURL = "/v1/process"
@@ -37,7 +39,12 @@ func cachedServers(t testing.TB, cfg facecache.Config, faceConfigs ...face.Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := testenv.Runtime(t, "")
+	return cachedServersOn(t, testenv.Runtime(t, ""), cache, faceConfigs...)
+}
+
+// cachedServersOn is cachedServers over a given runtime and cache.
+func cachedServersOn(t testing.TB, rt *models.Runtime, cache *facecache.Cache, faceConfigs ...face.Config) ([]string, []*face.Pipeline) {
+	t.Helper()
 	var (
 		urls  []string
 		pipes []*face.Pipeline
@@ -126,13 +133,85 @@ func TestFaceCacheChainOneDetectionOneMesh(t *testing.T) {
 	})
 }
 
+// TestFaceCacheChainOneRunPerNetwork: over the same chain each network
+// behind the services runs once per face (FaceRes for age and gender,
+// MobileFace for gender, mask, liveness and quality, ...), and every call
+// answers what a server without a cache answers.
+func TestFaceCacheChainOneRunPerNetwork(t *testing.T) {
+	face1 := testenv.ReadFixture(t, "astronaut.png")
+	long := facecache.Default()
+	long.TTL = 10 * time.Minute // the chain takes over 10 s under -race
+	cache, err := facecache.New(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	runs := map[string]int{}
+	rt := testenv.RuntimeWith(t, models.Options{Threads: 1, Pool: 2, ObserveInvoke: func(m string, _ time.Duration) {
+		mu.Lock()
+		runs[m]++
+		mu.Unlock()
+	}})
+	urls, _ := cachedServersOn(t, rt, cache, face.Config{})
+	got := chain(t, urls[0], face1, chainServices)
+	mu.Lock()
+	for _, m := range []string{"faceres", "mobileface", "mobilefacenet", "emotion", "antispoof", "liveness", "face_detection_full_range"} {
+		if runs[m] != 1 {
+			t.Errorf("%s ran %d times over the chain, want once", m, runs[m])
+		}
+	}
+	mu.Unlock()
+	if st := cache.Stats(); st.OutputHits == 0 || st.Merged != 0 {
+		t.Errorf("cache stats %+v: want output hits and no merged calls (the chain is sequential)", st)
+	}
+	plain, _ := cachedServer(t, facecache.Config{})
+	want := chain(t, plain, face1, chainServices)
+	for i := range want {
+		if !equalJSON(got[i], want[i]) {
+			t.Errorf("call %d: with the cache %.600v, without %.600v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestFaceCacheConcurrentCallsFitOnce: calls on the same new image at once
+// detect and fit once between them.
+func TestFaceCacheConcurrentCallsFitOnce(t *testing.T) {
+	face1 := testenv.ReadFixture(t, "astronaut.png")
+	long := facecache.Default()
+	long.TTL = 10 * time.Minute
+	url, p := cachedServer(t, long)
+	ct, body := multipartBody(t, "image", face1)
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() { // t.Fatal is for the test's goroutine: report with t.Error
+			defer wg.Done()
+			resp, err := http.Post(url+fitter+"/process/image", ct, bytes.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := p.Passes(); got != (face.Passes{Detect: 1, Fit: 1}) {
+		t.Errorf("passes %+v for 3 concurrent fitter calls on one image, want 1 detection and 1 fit", got)
+	}
+}
+
 // TestFaceCacheObjectsAuthoritative: with the fitter's faces cached, an
 // object whose bbox is not one of them is fitted on its own box as without
 // a cache (one more fit, no detection), and answers what an uncached server
 // answers for it.
 func TestFaceCacheObjectsAuthoritative(t *testing.T) {
 	face1 := testenv.ReadFixture(t, "astronaut.png")
-	url, p := cachedServer(t, facecache.Default())
+	long := facecache.Default()
+	long.TTL = 10 * time.Minute // a loaded -race run can take over 10 s between the calls
+	url, p := cachedServer(t, long)
 	plain := newServer(t)
 	chain(t, url, face1, nil)
 	// A box over the astronaut's chest: no detected face overlaps it.

@@ -126,13 +126,15 @@ func (s *Server) jsonSample(w http.ResponseWriter, r *http.Request, e estimators
 	if err != nil {
 		return nil, err
 	}
-	return s.topSample(top, e.NeedsImage())
+	// A service that needs the image decodes it when it first needs pixels:
+	// with its faces and network outputs in the face cache, never.
+	return s.topSample(top, e.NeedsImage(), e.NeedsImage())
 }
 
 // topSample builds a sample from a parsed JSON body: its "$image" (required
-// when needsImage), its objects, and its other keys, except those in skip,
-// as the sample's extras.
-func (s *Server) topSample(top *estimators.Object, needsImage bool, skip ...string) (*estimators.Sample, error) {
+// when needsImage; checked now, decoded now unless lazy), its objects, and
+// its other keys, except those in skip, as the sample's extras.
+func (s *Server) topSample(top *estimators.Object, needsImage, lazy bool, skip ...string) (*estimators.Sample, error) {
 	objects, err := s.parseObjects(top)
 	if err != nil {
 		return nil, err
@@ -151,14 +153,20 @@ func (s *Server) topSample(top *estimators.Object, needsImage bool, skip ...stri
 		if err != nil {
 			return nil, estimators.BadInput(estimators.MsgBadBase64)
 		}
-		img, err = estimators.DecodeImage(encoded, s.cfg.MaxPixels)
-		if err != nil {
-			return nil, err
+		if !lazy {
+			if img, err = estimators.DecodeImage(encoded, s.cfg.MaxPixels); err != nil {
+				return nil, err
+			}
 		}
 	} else if needsImage {
 		return nil, missing("$image")
 	}
 	sample := estimators.NewSample(encoded, img, objects)
+	if lazy && encoded != nil {
+		if sample, err = estimators.NewEncodedSample(encoded, s.cfg.MaxPixels, objects); err != nil {
+			return nil, err
+		}
+	}
 	for _, k := range top.Keys() {
 		if k != "$image" && k != "objects" && !slices.Contains(skip, k) {
 			v, _ := top.Raw(k)

@@ -31,9 +31,10 @@ type Config struct {
 	HTTP     HTTP        `yaml:"http"`
 	Models   Models      `yaml:"models"`
 	Face     face.Config `yaml:"face"`
-	// FaceCache keeps the faces found in an image's bytes for a few seconds,
-	// so that a client calling several services on one image detects and
-	// fits once; entries, max_bytes or ttl at 0 turn it off.
+	// FaceCache keeps the faces found in an image's bytes, and the networks'
+	// outputs on them, for a few seconds, so that a client calling several
+	// services on one image detects, fits and runs each network once;
+	// entries, max_bytes or ttl at 0 turn it off.
 	FaceCache facecache.Config `yaml:"face_cache"`
 	// Services lists the Image API services to serve; empty means all.
 	Services []string `yaml:"services"`

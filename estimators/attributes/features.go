@@ -150,22 +150,46 @@ func ForHeads(rt *models.Runtime, runners ...*Runner) (*Extractor, error) {
 	return NewExtractor(rt, sets...)
 }
 
+// OutputCache returns what run computes on face f, from a cache that keeps
+// such outputs across samples of the same image when it has them; name
+// says what run computes (the network and how its input is made).
+type OutputCache func(ctx context.Context, f *face.Face, name string, run func() ([][]float32, error)) ([][]float32, error)
+
 // Features are one face's feature parts, computed on first use.
 type Features struct {
 	// Parts holds the parts computed so far; a nil part is unavailable
 	// (geometry without a mesh).
 	Parts map[string][]float32
 
-	x    *Extractor
-	img  gocv.Mat
-	f    *face.Face
-	runs map[string][][]float32
+	x     *Extractor
+	image func() (gocv.Mat, error)
+	f     *face.Face
+	runs  map[string][][]float32
+	cache OutputCache
+}
+
+// CacheIn makes the features look their network outputs and texture up in
+// cache (nil: compute them).
+func (f *Features) CacheIn(cache OutputCache) { f.cache = cache }
+
+// cached runs compute through the features' cache, if any.
+func (f *Features) cached(ctx context.Context, name string, compute func() ([][]float32, error)) ([][]float32, error) {
+	if f.cache == nil {
+		return compute()
+	}
+	return f.cache(ctx, f.f, "attributes/"+name, compute)
 }
 
 // Compute prepares the features of a located face; parts are computed when
 // first asked for, on img, which must outlive the Features.
-func (x *Extractor) Compute(_ context.Context, img gocv.Mat, l *Located) (*Features, error) {
-	return &Features{Parts: map[string][]float32{}, x: x, img: img, f: &l.Face, runs: map[string][][]float32{}}, nil
+func (x *Extractor) Compute(ctx context.Context, img gocv.Mat, l *Located) (*Features, error) {
+	return x.ComputeOn(ctx, func() (gocv.Mat, error) { return img, nil }, l)
+}
+
+// ComputeOn is Compute on an image got from image when a part first needs
+// pixels (a part served by the features' cache needs none).
+func (x *Extractor) ComputeOn(_ context.Context, image func() (gocv.Mat, error), l *Located) (*Features, error) {
+	return &Features{Parts: map[string][]float32{}, x: x, image: image, f: &l.Face, runs: map[string][][]float32{}}, nil
 }
 
 // Use lets the features borrow any network x has and theirs lacks, so that
@@ -194,7 +218,13 @@ func (f *Features) run(ctx context.Context, name string) ([][]float32, error) {
 	if n == nil {
 		return nil, fmt.Errorf("the extractor was built without the %s network", name)
 	}
-	out, err := n.Run(ctx, f.img, f.f)
+	out, err := f.cached(ctx, name, func() ([][]float32, error) {
+		img, err := f.image()
+		if err != nil {
+			return nil, err
+		}
+		return n.Run(ctx, img, f.f)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +251,16 @@ func (f *Features) Part(ctx context.Context, name string) ([]float32, error) {
 	case PartGeometry:
 		v = Geometry(f.f)
 	case PartTexture:
-		v, err = Texture(f.img, f.f)
+		if out, err = f.cached(ctx, PartTexture, func() ([][]float32, error) {
+			img, err := f.image()
+			if err != nil {
+				return nil, err
+			}
+			t, err := Texture(img, f.f)
+			return [][]float32{t}, err
+		}); err == nil {
+			v = out[0]
+		}
 	case PartEmotionNet:
 		if out, err = f.run(ctx, "emotion"); err == nil {
 			v = make([]float32, len(Emotions))
@@ -292,7 +331,7 @@ func (f *Features) All(ctx context.Context) error {
 
 // Detach drops the image, the face and the raw network outputs, so the
 // features can outlive them.
-func (f *Features) Detach() { f.x, f.img, f.f, f.runs = nil, gocv.Mat{}, nil, nil }
+func (f *Features) Detach() { f.x, f.image, f.f, f.runs, f.cache = nil, nil, nil, nil, nil }
 
 // Vector assembles a feature set; unavailable parts are filled from fill
 // (the head's training means), so that they contribute their average.

@@ -73,14 +73,8 @@ const (
 // given as image-left and image-right eye, set its rotation), else a face
 // whose points sit at a frontal face's proportions of the box.
 func Locate(ctx context.Context, p *face.Pipeline, img gocv.Mat, known []face.Face, box Box, eyes *[2]face.Point) (Located, error) {
-	best, bestIoU := -1, matchIoU
-	for i := range known {
-		if v := IoU(boxOf(known[i].Detection), box); v >= bestIoU {
-			best, bestIoU = i, v
-		}
-	}
-	if best >= 0 {
-		return Located{Face: known[best], Source: Detected}, nil
+	if l, ok := Match(known, box); ok {
+		return l, nil
 	}
 	if box.Width() < 2 || box.Height() < 2 {
 		return Located{Face: boxedFace(box), Source: Boxed}, nil
@@ -103,18 +97,42 @@ func Locate(ctx context.Context, p *face.Pipeline, img gocv.Mat, known []face.Fa
 	return Located{Face: boxedFace(box), Source: Boxed}, nil
 }
 
+// Match returns the known face that overlaps box best, if any overlaps it
+// enough to be taken for it: Locate's answer without the image.
+func Match(known []face.Face, box Box) (Located, bool) {
+	best, bestIoU := -1, matchIoU
+	for i := range known {
+		if v := IoU(boxOf(known[i].Detection), box); v >= bestIoU {
+			best, bestIoU = i, v
+		}
+	}
+	if best < 0 {
+		return Located{}, false
+	}
+	return Located{Face: known[best], Source: Detected}, true
+}
+
+// Largest returns the largest known face: LocateLargest's answer without
+// the image, when there is a known face.
+func Largest(known []face.Face) (Located, bool) {
+	if len(known) == 0 {
+		return Located{}, false
+	}
+	best := 0
+	for i := range known {
+		if area(known[i].Detection) > area(known[best].Detection) {
+			best = i
+		}
+	}
+	return Located{Face: known[best], Source: Detected}, true
+}
+
 // LocateLargest returns the largest known face, else the face fitted on the
 // whole image (a tight face crop the detector misses), else a boxed face
 // over the whole image.
 func LocateLargest(ctx context.Context, p *face.Pipeline, img gocv.Mat, known []face.Face) (Located, error) {
-	if len(known) > 0 {
-		best := 0
-		for i := range known {
-			if area(known[i].Detection) > area(known[best].Detection) {
-				best = i
-			}
-		}
-		return Located{Face: known[best], Source: Detected}, nil
+	if l, ok := Largest(known); ok {
+		return l, nil
 	}
 	w, h := float64(img.Cols()), float64(img.Rows())
 	// A tight crop's face box is about its central four fifths.

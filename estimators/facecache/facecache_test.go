@@ -124,7 +124,7 @@ func TestExpiredEntriesAreNotServed(t *testing.T) {
 // evicts the oldest, and the bytes held never exceed the bound.
 func TestByteBoundEvictsOldest(t *testing.T) {
 	faces := astronautFaces(t)
-	one := sizeOf(KeyOf(nil, "s"), faces)
+	one := sizeOf(&entry{key: itemKey{image: KeyOf(nil, "s")}, faces: faces})
 	if one < 468*24 {
 		t.Fatalf("an entry with a 468-point mesh is counted as %d bytes", one)
 	}
@@ -239,5 +239,169 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if s := c.Stats(); s.Entries > 8 || s.Bytes > 1<<20 {
 		t.Errorf("bounds broken: %+v", s)
+	}
+}
+
+// TestOutputsKeyedByImageFaceAndName: a network's outputs are served only
+// for the same image, the same face to the last bit and the same name.
+func TestOutputsKeyedByImageFaceAndName(t *testing.T) {
+	faces := astronautFaces(t)
+	c, _ := newCache(t, Default())
+	ctx := context.Background()
+	k := KeyOf([]byte("image bytes"), "")
+	runs := 0
+	run := func() ([][]float32, error) { runs++; return [][]float32{{float32(runs)}}, nil }
+	got, err := c.Outputs(ctx, k, &faces[0], "net", run)
+	if err != nil || runs != 1 || got[0][0] != 1 {
+		t.Fatalf("first lookup: %v, %v after %d runs", got, err, runs)
+	}
+	if got, _ := c.Outputs(ctx, k, &faces[0], "net", run); runs != 1 || got[0][0] != 1 {
+		t.Fatalf("the same image, face and name ran again (%d runs) or changed: %v", runs, got)
+	}
+	moved := faces[0]
+	moved.Mesh = append([][3]float64(nil), faces[0].Mesh...)
+	moved.Mesh[100][0] += 1e-9
+	other := k
+	other.Digest[sha256.Size-1] ^= 1
+	boxed := faces[0]
+	boxed.X2 += 0.5
+	for _, c2 := range []struct {
+		what string
+		key  Key
+		f    *face.Face
+		name string
+	}{
+		{"another name", k, &faces[0], "net2"},
+		{"a mesh point moved by 1e-9 px", k, &moved, "net"},
+		{"another box", k, &boxed, "net"},
+		{"a digest sharing a 31-byte prefix", other, &faces[0], "net"},
+	} {
+		before := runs
+		if _, err := c.Outputs(ctx, c2.key, c2.f, c2.name, run); err != nil || runs != before+1 {
+			t.Errorf("%s was served the stored outputs", c2.what)
+		}
+	}
+	got[0][0] = 99
+	if again, _ := c.Outputs(ctx, k, &faces[0], "net", run); again[0][0] != 1 {
+		t.Error("changing the outputs returned changed the cache")
+	}
+	if s := c.Stats(); s.OutputHits != 2 || s.OutputMisses != 5 || s.Outputs != 5 {
+		t.Errorf("stats %+v, want 2 output hits, 5 misses, 5 held", s)
+	}
+}
+
+// TestOutputsBoundAndExpiry: at most Outputs outputs are held, oldest
+// dropped first, and none is served at its TTL.
+func TestOutputsBoundAndExpiry(t *testing.T) {
+	faces := astronautFaces(t)
+	c, clk := newCache(t, Config{Entries: 4, Outputs: 3, MaxBytes: 1 << 20, TTL: 10 * time.Second})
+	ctx := context.Background()
+	k := KeyOf([]byte("x"), "")
+	runs := 0
+	run := func() ([][]float32, error) { runs++; return [][]float32{make([]float32, 1024)}, nil }
+	for i := 0; i < 5; i++ {
+		c.Outputs(ctx, k, &faces[0], fmt.Sprint(i), run)
+	}
+	if s := c.Stats(); s.Outputs != 3 || s.Evicted != 2 {
+		t.Fatalf("stats %+v, want 3 outputs and 2 evictions", s)
+	}
+	c.Outputs(ctx, k, &faces[0], "0", run)
+	if runs != 6 {
+		t.Error("an evicted output was served")
+	}
+	clk.add(10 * time.Second)
+	c.Outputs(ctx, k, &faces[0], "4", run)
+	if runs != 7 {
+		t.Error("an expired output was served")
+	}
+	off, _ := newCache(t, Config{Entries: 4, MaxBytes: 1 << 20, TTL: time.Second})
+	off.Outputs(ctx, k, &faces[0], "n", run)
+	off.Outputs(ctx, k, &faces[0], "n", run)
+	if runs != 9 || off.Stats().Outputs != 0 {
+		t.Error("a cache with outputs 0 kept outputs")
+	}
+}
+
+// TestConcurrentMissesMerge: callers missing on one key while its first
+// caller computes wait for that result instead of computing again; when the
+// first caller fails, the others compute for themselves; a waiter whose
+// context ends stops waiting.
+func TestConcurrentMissesMerge(t *testing.T) {
+	faces := astronautFaces(t)
+	c, _ := newCache(t, Default())
+	k := KeyOf([]byte("concurrent"), "s")
+	release := make(chan struct{})
+	var mu sync.Mutex
+	fits := 0
+	fit := func() ([]face.Face, error) {
+		mu.Lock()
+		fits++
+		mu.Unlock()
+		<-release
+		return faces, nil
+	}
+	const callers = 4
+	var wg sync.WaitGroup
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := c.Faces(context.Background(), k, fit)
+			if err != nil || len(got) != 1 || got[0].FDA != faces[0].FDA {
+				t.Errorf("a caller got %d faces, %v", len(got), err)
+			}
+		}()
+	}
+	waitFor(t, func() bool { return c.Stats().Merged == callers-1 })
+	close(release)
+	wg.Wait()
+	if fits != 1 {
+		t.Errorf("%d concurrent callers fitted %d times, want once", callers, fits)
+	}
+
+	// A failing first caller: the waiter fits itself.
+	k2 := KeyOf([]byte("failing"), "s")
+	started, fail := make(chan struct{}), make(chan struct{})
+	go c.Faces(context.Background(), k2, func() ([]face.Face, error) {
+		close(started)
+		<-fail
+		return nil, fmt.Errorf("deadline")
+	})
+	<-started
+	done := make(chan error)
+	go func() {
+		_, err := c.Faces(context.Background(), k2, func() ([]face.Face, error) { return faces, nil })
+		done <- err
+	}()
+	waitFor(t, func() bool { return c.Stats().Merged == callers })
+	close(fail)
+	if err := <-done; err != nil {
+		t.Errorf("the waiter of a failed fit failed too: %v", err)
+	}
+	if _, ok := c.Get(k2); !ok {
+		t.Error("the waiter's own fit was not stored")
+	}
+
+	// A waiter whose context ends returns.
+	k3 := KeyOf([]byte("slow"), "s")
+	block := make(chan struct{})
+	defer close(block)
+	go c.Faces(context.Background(), k3, func() ([]face.Face, error) { <-block; return faces, nil })
+	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.inflight[itemKey{image: k3}] != nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.Faces(ctx, k3, fit); err == nil {
+		t.Error("a waiter outlived its context")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

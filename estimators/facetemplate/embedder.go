@@ -50,7 +50,13 @@ func NewEmbedder(rt *models.Runtime, name string, flip bool) (*Embedder, error) 
 	if !ok {
 		return nil, fmt.Errorf("face templates: unknown embedding network %q", name)
 	}
-	m, err := rt.Model(n.Model)
+	// One crop a call (two with the mirror): a network shipped with a
+	// larger batch is resized to it rather than fed copies.
+	batch := 1
+	if flip {
+		batch = 2
+	}
+	m, err := rt.ModelWithBatch(n.Model, batch)
 	if err != nil {
 		return nil, fmt.Errorf("face templates: %w", err)
 	}
@@ -69,6 +75,9 @@ func (e *Embedder) ModelID() uint16 {
 	}
 	return e.net.ID
 }
+
+// Network is the name of the embedding network's model.
+func (e *Embedder) Network() string { return e.net.Model }
 
 // Dim is the embedding dimension.
 func (e *Embedder) Dim() int { return e.net.Dim }
