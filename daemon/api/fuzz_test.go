@@ -50,7 +50,7 @@ func FuzzSampleJSON(f *testing.F) {
 			}
 			return
 		}
-		sample, err := s.topSample(top, false)
+		sample, err := s.topSample(top, false, false)
 		if err != nil {
 			if !clientError(err) {
 				t.Fatalf("topSample: %v is not a 4xx", err)
