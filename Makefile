@@ -48,11 +48,13 @@ train: deps models
 	go run ./estimators/cmd/heads train --corpus ../shared/corpus
 	go run ./estimators/cmd/heads build -update
 
-# Print the estimators' figures on ../shared/testdata and the kiosk sessions'
-# decisions on ../shared/kiosk (evaluation only).
+# Print the estimators' figures on ../shared/testdata, the kiosk sessions'
+# decisions on ../shared/kiosk and the people trackers' MOT metrics on
+# ../shared/tracking (evaluation only).
 eval: deps models
 	go run ./estimators/cmd/eval --data ../shared/testdata
 	go run ./sessions/cmd/kioskeval --kiosk ../shared/kiosk
+	go run ./camera/cmd/moteval --data ../shared/tracking --every 1,4
 
 fmt:
 	gofmt -w .
