@@ -2,6 +2,7 @@ package camera
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -82,9 +83,17 @@ func (c *Camera) analysisLoop(ctx context.Context) {
 func (a *analyser) analyse(ctx context.Context, f *frame) {
 	c := a.c
 	start := time.Now()
-	var dets []Detection
+	var (
+		dets    []Detection
+		skipped []string
+	)
 	for _, d := range c.an.Detectors {
 		found, err := d.Detect(ctx, f.mat)
+		var skip Skipped
+		if errors.As(err, &skip) {
+			skipped = append(skipped, skip.Class)
+			continue
+		}
 		if err != nil {
 			c.detectErrs.Add(1)
 			if ctx.Err() == nil && time.Since(a.lastErrLog) > 10*time.Second {
@@ -102,8 +111,17 @@ func (a *analyser) analyse(ctx context.Context, f *frame) {
 	c.analyzed.Add(1)
 	c.analysisFPS.tick(time.Now())
 
-	c.tap.offer(f, dets)
-	up := a.tracker.Update(f.time, dets)
+	up := a.tracker.Update(f.time, dets, skipped...)
+	shown := dets
+	if len(skipped) > 0 { // viewers see the skipped classes' predicted boxes
+		shown = slices.Clone(dets)
+		for _, t := range up.Visible {
+			if slices.Contains(skipped, t.Class) {
+				shown = append(shown, Detection{Class: t.Class, Box: t.Box, Score: t.Score})
+			}
+		}
+	}
+	c.tap.offer(f, shown)
 	for _, m := range up.Matched {
 		s := a.shots[m.Track.ID]
 		if s == nil {
