@@ -157,7 +157,7 @@ func newDetector(name, modelDir string) (camera.Detector, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		return calibrated{h, camera.HOGScore}, func() { h.Close() }, nil
+		return h, func() { h.Close() }, nil
 	case "centernet":
 		m, err := models.LoadManifest(filepath.Join(modelDir, "manifest.json"))
 		if err != nil {
@@ -180,15 +180,10 @@ func newDetector(name, modelDir string) (camera.Detector, func(), error) {
 	return nil, nil, fmt.Errorf("unknown detector %q (hog, centernet)", name)
 }
 
-// detection keeps both the detector's own score and the calibrated one.
+// detection keeps the detector's score as found, which the tracker may not see.
 type detection struct {
 	camera.Detection
 	raw float64
-}
-
-type calibrated struct {
-	camera.Detector
-	cal camera.Calibration
 }
 
 type centerNet struct{ d *body.Detector }
@@ -216,23 +211,13 @@ func detectAll(ctx context.Context, path string, det camera.Detector) ([][]detec
 	defer img.Close()
 	var all [][]detection
 	for vc.Read(&img) && !img.Empty() {
-		var raw []camera.Detection
-		var cal camera.Calibration
-		if c, ok := det.(calibrated); ok {
-			raw, err = c.Detector.Detect(ctx, img)
-			cal = c.cal
-		} else {
-			raw, err = det.Detect(ctx, img)
-		}
+		raw, err := det.Detect(ctx, img)
 		if err != nil {
 			return nil, err
 		}
 		frame := make([]detection, len(raw))
 		for i, d := range raw {
 			frame[i] = detection{Detection: d, raw: d.Score}
-			if cal != (camera.Calibration{}) {
-				frame[i].Score = cal.Probability(d.Score)
-			}
 		}
 		all = append(all, frame)
 	}
