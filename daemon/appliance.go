@@ -104,6 +104,12 @@ func (ap *appliance) apply(ctx context.Context, cfgs []camera.Config) error {
 	infos := make([]mqtt.CameraInfo, len(cfgs))
 	for i, c := range cfgs {
 		infos[i] = mqtt.CameraInfo{ID: c.ID, Name: c.Name}
+		for _, z := range c.Zones {
+			infos[i].Zones = append(infos[i].Zones, z.Name)
+		}
+		for _, l := range c.Lines {
+			infos[i].Lines = append(infos[i].Lines, l.Name)
+		}
 		ap.pub.UpdateCounts(c.ID, ap.counts.get(c.ID, camera.ClassFace), ap.counts.get(c.ID, camera.ClassBody))
 	}
 	return ap.pub.PublishDiscovery(infos)
@@ -134,6 +140,16 @@ func (ap *appliance) publishState(st camera.State) {
 	})
 	if err != nil {
 		ap.log.Warn("publish camera state", "camera", st.CameraID, "err", err)
+	}
+	if len(st.Zones)+len(st.Lines) == 0 {
+		return
+	}
+	lines := make(map[string]mqtt.LineCount, len(st.Lines))
+	for name, n := range st.Lines {
+		lines[name] = mqtt.LineCount(n)
+	}
+	if err := ap.pub.UpdatePlaces(st.CameraID, st.Zones, lines); err != nil {
+		ap.log.Warn("publish zone counts", "camera", st.CameraID, "err", err)
 	}
 }
 
