@@ -13,8 +13,12 @@ type LineCount struct {
 	Total       int `json:"total"`
 }
 
-func (p *Publisher) zoneTopic(id, zone string) string { return p.cameraTopic(id, "zones/"+zone+"/count") }
-func (p *Publisher) lineTopic(id, line string) string { return p.cameraTopic(id, "lines/"+line+"/count") }
+func (p *Publisher) zoneTopic(id, zone string) string {
+	return p.cameraTopic(id, "zones/"+zone+"/count")
+}
+func (p *Publisher) lineTopic(id, line string) string {
+	return p.cameraTopic(id, "lines/"+line+"/count")
+}
 
 // UpdatePlaces sets the retained occupancy of camera id's zones and the
 // crossing counts of its lines; a value that did not change is not sent again.
