@@ -71,7 +71,7 @@ func BenchmarkTracker(b *testing.B) {
 				continue
 			}
 			x, y := 0.05+0.19*float64(p%5), 0.02+0.24*float64(p/5) // a 5x4 grid of people
-			step := i % 200 // walk right for 10 s, then back
+			step := i % 200                                        // walk right for 10 s, then back
 			if step >= 100 {
 				step = 200 - step
 			}
