@@ -95,14 +95,21 @@ func followsClass(classes []string, class string) bool {
 	return slices.Contains(classes, class)
 }
 
-// anchor is a box's reference point: the bottom centre.
-func anchor(b Box) Point { return Point{(b[0] + b[2]) / 2, b[3]} }
+// anchor is a box's reference point: the bottom centre, kept in the frame
+// (a predicted box may reach past its edge).
+func anchor(b Box) Point {
+	return Point{min(max((b[0]+b[2])/2, 0), 1), min(max(b[3], 0), 1)}
+}
 
-// inside reports whether p is in the polygon (even-odd rule).
+// inside reports whether p is in the polygon (even-odd rule) or on its edge.
 func inside(poly []Point, p Point) bool {
 	in := false
 	for i, j := 0, len(poly)-1; i < len(poly); j, i = i, i+1 {
 		a, b := poly[i], poly[j]
+		if abs(side(a, b, p)) < 1e-12 && p[0] >= min(a[0], b[0]) && p[0] <= max(a[0], b[0]) &&
+			p[1] >= min(a[1], b[1]) && p[1] <= max(a[1], b[1]) {
+			return true
+		}
 		if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0]-a[0])*(p[1]-a[1])/(b[1]-a[1])+a[0] {
 			in = !in
 		}

@@ -72,7 +72,7 @@ func TestZonesAndLines(t *testing.T) {
 
 func TestZoneGeometry(t *testing.T) {
 	sq := []Point{{0, 0}, {1, 0}, {1, 1}, {0, 1}}
-	if !inside(sq, Point{0.5, 0.5}) || inside(sq, Point{1.5, 0.5}) {
+	if !inside(sq, Point{0.5, 0.5}) || inside(sq, Point{1.5, 0.5}) || !inside(sq, Point{0.5, 1}) {
 		t.Error("inside the unit square is wrong")
 	}
 	// A line pointing right: image down (y grows) is its right hand.
