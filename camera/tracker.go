@@ -79,9 +79,12 @@ const tentativeIoU = 0.3
 
 // Track is one object followed across frames.
 type Track struct {
-	ID        string
-	Class     string
-	Box       Box     // the motion model's box at the last update (a detection's, smoothed, or predicted)
+	ID    string
+	Class string
+	// Box is the motion model's box at the last match (the detection's,
+	// smoothed), moved on by it on frames its class's detector skipped; a
+	// lost track keeps the box it was last seen with.
+	Box       Box
 	Score     float64 // last matched detection's score
 	FirstSeen time.Time
 	LastSeen  time.Time // last matched
@@ -89,8 +92,9 @@ type Track struct {
 	Missed    int       // analysed frames in a row without a match
 	Confirmed bool
 
-	age    int // analysed frames of its class since it started
-	filter *boxFilter
+	age       int // analysed frames of its class since it started
+	filter    *boxFilter
+	predicted Box // the filter's box at the frame being matched
 }
 
 // Match pairs a track with the index of the detection it matched this frame.
@@ -140,7 +144,7 @@ func (tr *Tracker) Update(now time.Time, dets []Detection, skipped ...string) Fr
 			t.filter.x[7] = 0 // a lost box keeps its size (ByteTrack)
 		}
 		t.filter.predict(now)
-		t.Box = t.filter.box()
+		t.predicted = t.filter.box()
 	}
 	var classes []string
 	for _, t := range tr.tracks {
@@ -156,8 +160,11 @@ func (tr *Tracker) Update(now time.Time, dets []Detection, skipped ...string) Fr
 	for _, class := range classes {
 		if slices.Contains(skipped, class) {
 			for _, t := range tr.tracks {
-				if t.Class == class && t.Confirmed && t.Missed == 0 {
-					up.Visible = append(up.Visible, t)
+				if t.Class == class && t.Missed == 0 {
+					t.Box = t.predicted // not detected on this frame: where the motion takes it
+					if t.Confirmed {
+						up.Visible = append(up.Visible, t)
+					}
 				}
 			}
 			continue
@@ -267,7 +274,7 @@ func (tr *Tracker) associate(tracks []*Track, idx []int, dets []Detection, minSi
 	for i, t := range tracks {
 		cost[i] = make([]float64, len(idx))
 		for j, di := range idx {
-			sim := t.Box.IoU(dets[di].Box)
+			sim := t.predicted.IoU(dets[di].Box)
 			if byScore {
 				sim *= min(max(dets[di].Score, 0), 1)
 			}
