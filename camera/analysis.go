@@ -2,6 +2,7 @@ package camera
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -34,6 +35,7 @@ func (s *trackShot) close() {
 type analyser struct {
 	c          *Camera
 	tracker    *Tracker
+	zones      *zoneKeeper
 	shots      map[string]*trackShot
 	wantCrops  bool
 	lastErrLog time.Time
@@ -45,6 +47,7 @@ func (c *Camera) analysisLoop(ctx context.Context) {
 	a := &analyser{
 		c:         c,
 		tracker:   NewTracker(c.cfg.Tracker, c.ids.next),
+		zones:     newZoneKeeper(c.cfg.Zones, c.cfg.Lines, c.cfg.CountHold),
 		shots:     map[string]*trackShot{},
 		wantCrops: c.an.Attributor != nil || c.cfg.Events.BestShotJPEG,
 	}
@@ -62,6 +65,7 @@ func (c *Camera) analysisLoop(ctx context.Context) {
 		case <-ctx.Done():
 			a.endTracks(a.tracker.Flush(), "stopped")
 			c.activeTracks.Store(0)
+			a.recount(time.Now())
 			return
 		case <-c.slot.ready:
 			if f := c.slot.take(); f != nil {
@@ -71,6 +75,7 @@ func (c *Camera) analysisLoop(ctx context.Context) {
 		case now := <-tick.C:
 			a.endTracks(a.tracker.Expire(now), "ttl")
 			a.forgetGone()
+			a.recount(now)
 			if now.After(nextState) {
 				nextState = now.Add(c.opts.StateInterval)
 				c.notify()
@@ -82,9 +87,17 @@ func (c *Camera) analysisLoop(ctx context.Context) {
 func (a *analyser) analyse(ctx context.Context, f *frame) {
 	c := a.c
 	start := time.Now()
-	var dets []Detection
+	var (
+		dets    []Detection
+		skipped []string
+	)
 	for _, d := range c.an.Detectors {
 		found, err := d.Detect(ctx, f.mat)
+		var skip Skipped
+		if errors.As(err, &skip) {
+			skipped = append(skipped, skip.Class)
+			continue
+		}
 		if err != nil {
 			c.detectErrs.Add(1)
 			if ctx.Err() == nil && time.Since(a.lastErrLog) > 10*time.Second {
@@ -102,8 +115,18 @@ func (a *analyser) analyse(ctx context.Context, f *frame) {
 	c.analyzed.Add(1)
 	c.analysisFPS.tick(time.Now())
 
-	up := a.tracker.Update(f.time, dets)
-	c.tap.offer(f, dets, confirmedTracks(len(dets), up.Matched))
+	up := a.tracker.Update(f.time, dets, skipped...)
+	shown, ids := dets, confirmedTracks(len(dets), up.Matched)
+	if len(skipped) > 0 { // viewers see the skipped classes' predicted boxes
+		shown = slices.Clone(dets)
+		for _, t := range up.Visible {
+			if slices.Contains(skipped, t.Class) {
+				shown = append(shown, Detection{Class: t.Class, Box: t.Box, Score: t.Score})
+				ids = append(ids, t.ID)
+			}
+		}
+	}
+	c.tap.offer(f, shown, ids)
 	for _, m := range up.Matched {
 		s := a.shots[m.Track.ID]
 		if s == nil {
@@ -116,10 +139,21 @@ func (a *analyser) analyse(ctx context.Context, f *frame) {
 			a.keepBest(s, f.mat, d, q)
 		}
 	}
+	placeEvents := map[*Track][]zoneEvent{}
+	for _, t := range up.Visible {
+		if evs := a.zones.see(t); len(evs) > 0 {
+			placeEvents[t] = evs
+		}
+	}
 	for _, t := range up.Confirmed {
 		s := a.shots[t.ID]
 		a.attributes(ctx, t, s, false)
 		a.publish(TrackNew, t, s, "")
+	}
+	for _, t := range up.Visible {
+		for _, ev := range placeEvents[t] {
+			a.publishPlace(ev, t, a.shots[t.ID])
+		}
 	}
 	if c.cfg.Events.UpdateInterval > 0 {
 		now := time.Now()
@@ -134,6 +168,26 @@ func (a *analyser) analyse(ctx context.Context, f *frame) {
 	}
 	a.endTracks(up.Ended, "ttl")
 	a.forgetGone()
+	a.recount(f.time)
+}
+
+// recount refreshes the zones' occupancy and the lines' counts in the
+// camera's state, and announces the state when they changed.
+func (a *analyser) recount(now time.Time) {
+	if a.zones.empty() {
+		return
+	}
+	a.zones.recount(now)
+	c := a.c
+	c.stateMu.Lock()
+	changed := !maps.Equal(c.state.Zones, a.zones.counts) || !maps.Equal(c.state.Lines, a.zones.lineN)
+	if changed {
+		c.state.Zones, c.state.Lines = maps.Clone(a.zones.counts), maps.Clone(a.zones.lineN)
+	}
+	c.stateMu.Unlock()
+	if changed {
+		c.notify()
+	}
 }
 
 // confirmedTracks lists per detection the confirmed track it matched
@@ -224,6 +278,9 @@ func (a *analyser) endTracks(ended []*Track, reason string) {
 			s = &trackShot{}
 		}
 		a.attributes(context.Background(), t, s, true)
+		for _, ev := range a.zones.end(t.ID) {
+			a.publishPlace(ev, t, s)
+		}
 		a.publish(TrackEnd, t, s, reason)
 		s.close()
 		delete(a.shots, t.ID)
@@ -252,25 +309,44 @@ func (a *analyser) forgetGone() {
 	}
 }
 
-// publish queues an event, waiting at most PublishTimeout for room.
-func (a *analyser) publish(typ EventType, t *Track, s *trackShot, reason string) {
-	c := a.c
-	now := time.Now()
-	s.published, s.changed = now, false
-	e := Event{
-		ID: c.ids.next(), Type: typ, CameraID: c.cfg.ID, TrackID: t.ID, Class: t.Class,
-		BBox: t.Box, Score: t.Score, Hits: t.Hits,
-		FirstSeen: t.FirstSeen.UTC(), LastSeen: t.LastSeen.UTC(), Time: now.UTC(),
-		Attributes: a.eventAttributes(s.attrs), Reason: reason,
+// publishPlace queues a zone or line event of a track.
+func (a *analyser) publishPlace(ev zoneEvent, t *Track, s *trackShot) {
+	if s == nil {
+		s = &trackShot{}
 	}
-	if c.cfg.Events.BestShotJPEG && s.best != nil && !s.best.Empty() {
+	e := a.event(ev.typ, t, s, "")
+	e.Zone, e.Line, e.Direction = ev.zone, ev.line, ev.direction
+	a.enqueue(e)
+}
+
+// publish queues a track event.
+func (a *analyser) publish(typ EventType, t *Track, s *trackShot, reason string) {
+	s.published, s.changed = time.Now(), false
+	e := a.event(typ, t, s, reason)
+	if a.c.cfg.Events.BestShotJPEG && s.best != nil && !s.best.Empty() {
 		jpeg, err := encodeJPEG(*s.best)
 		if err != nil {
-			c.log.Warn("best shot not encoded", "track", t.ID, "err", err)
+			a.c.log.Warn("best shot not encoded", "track", t.ID, "err", err)
 		} else {
 			e.BestShot = jpeg
 		}
 	}
+	a.enqueue(e)
+}
+
+func (a *analyser) event(typ EventType, t *Track, s *trackShot, reason string) Event {
+	c := a.c
+	return Event{
+		ID: c.ids.next(), Type: typ, CameraID: c.cfg.ID, TrackID: t.ID, Class: t.Class,
+		BBox: t.Box, Score: t.Score, Hits: t.Hits,
+		FirstSeen: t.FirstSeen.UTC(), LastSeen: t.LastSeen.UTC(), Time: time.Now().UTC(),
+		Attributes: a.eventAttributes(s.attrs), Reason: reason, Zones: a.zones.zonesOf(t.ID),
+	}
+}
+
+// enqueue queues an event, waiting at most PublishTimeout for room.
+func (a *analyser) enqueue(e Event) {
+	c := a.c
 	timer := time.NewTimer(c.cfg.Events.PublishTimeout)
 	defer timer.Stop()
 	select {
@@ -278,7 +354,7 @@ func (a *analyser) publish(typ EventType, t *Track, s *trackShot, reason string)
 		c.evQueued.Add(1)
 	case <-timer.C:
 		c.evDropped.Add(1)
-		c.log.Warn("event queue full: event dropped", "type", typ, "track", t.ID)
+		c.log.Warn("event queue full: event dropped", "type", e.Type, "track", e.TrackID)
 	}
 }
 

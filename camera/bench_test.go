@@ -56,3 +56,41 @@ func BenchmarkPipeline(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTracker is the tracker's cost per frame with 20 people in view
+// (20 confirmed tracks; each person is missed on every 7th frame and seen
+// with a low score on every 5th, so lost tracks and the second stage are
+// exercised). One op is a frame.
+func BenchmarkTracker(b *testing.B) {
+	tr := NewTracker(TrackerConfig{}, counterIDs())
+	t0 := time.Unix(1000, 0)
+	frame := func(i int) []Detection {
+		dets := make([]Detection, 0, 20)
+		for p := 0; p < 20; p++ {
+			if (i+p)%7 == 0 {
+				continue
+			}
+			x, y := 0.05+0.19*float64(p%5), 0.02+0.24*float64(p/5) // a 5x4 grid of people
+			step := i % 200                                        // walk right for 10 s, then back
+			if step >= 100 {
+				step = 200 - step
+			}
+			d := walker(x, 0.02, float64(step)/10)
+			d.Box[1], d.Box[3] = y, y+0.2
+			if (i+p)%5 == 0 {
+				d.Score = 0.3 // a partly hidden person: second stage
+			}
+			dets = append(dets, d)
+		}
+		return dets
+	}
+	for i := 0; i < 10; i++ {
+		tr.Update(t0.Add(time.Duration(i)*100*time.Millisecond), frame(i))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tr.Update(t0.Add(time.Duration(10+i)*100*time.Millisecond), frame(10+i))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(len(tr.Tracks())), "tracks")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,10 @@ type State struct {
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorAt   time.Time `json:"last_error_at,omitzero"`
 	Since         time.Time `json:"since"` // when Status last changed
+	// Zones are the occupancy of each configured zone; Lines the crossings
+	// of each counting line since the camera started.
+	Zones map[string]int       `json:"zones,omitempty"`
+	Lines map[string]LineCount `json:"lines,omitempty"`
 }
 
 // Stats are a camera's counters, for metrics. Counters only grow.
@@ -216,6 +221,7 @@ func (c *Camera) release() {
 func (c *Camera) State() State {
 	c.stateMu.Lock()
 	s := c.state
+	s.Zones, s.Lines = maps.Clone(c.state.Zones), maps.Clone(c.state.Lines)
 	c.stateMu.Unlock()
 	s.FPS = c.captureFPS.get()
 	s.FramesDropped = c.slot.droppedCount()

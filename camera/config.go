@@ -30,6 +30,13 @@ type Config struct {
 	// against; their events then carry "identity" in their attributes.
 	Identify IdentifyConfig `yaml:"identify"`
 
+	// Zones and Lines are named regions and counting lines of the view, in
+	// normalized coordinates; CountHold is how long a track unseen still
+	// counts in a zone's occupancy [1s].
+	Zones     []ZoneConfig  `yaml:"zones"`
+	Lines     []LineConfig  `yaml:"lines"`
+	CountHold time.Duration `yaml:"count_hold"`
+
 	Tracker    TrackerConfig   `yaml:"tracker"`
 	Events     EventConfig     `yaml:"events"`
 	Attributes AttributeConfig `yaml:"attributes"`
@@ -79,6 +86,9 @@ type BackoffConfig struct {
 
 func (c Config) withDefaults() Config {
 	c.Tracker = c.Tracker.withDefaults()
+	if c.CountHold <= 0 {
+		c.CountHold = time.Second
+	}
 	if c.Events.UpdateInterval == 0 {
 		c.Events.UpdateInterval = time.Second
 	}
@@ -123,6 +133,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxFPS < 0 {
 		return fmt.Errorf("camera %s: negative max_fps %g", c.ID, c.MaxFPS)
+	}
+	if err := validateZones(c.Zones, c.Lines); err != nil {
+		return fmt.Errorf("camera %s: %w", c.ID, err)
 	}
 	if _, err := ParseSource(c.URL, c.Loop); err != nil {
 		return fmt.Errorf("camera %s: %w", c.ID, err)

@@ -75,6 +75,13 @@ type Detector interface {
 	Detect(ctx context.Context, frame gocv.Mat) ([]Detection, error)
 }
 
+// Skipped is what a detector returns, as its error, on a frame it does not
+// run on (a body detector run on every body_every-th frame): the tracker then
+// moves the class's tracks by their motion model instead of counting them missed.
+type Skipped struct{ Class string }
+
+func (s Skipped) Error() string { return "detector skipped this frame (class " + s.Class + ")" }
+
 // Attributor computes a track's attributes (age, gender, emotion, mask,
 // liveness, template, ...) from its best shot. The frame is a BGR crop around
 // the detection, borrowed for the call; d.Box is normalized to that crop.

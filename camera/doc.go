@@ -11,9 +11,11 @@
 //   - a one-frame slot between capture and analysis: a frame analysis has
 //     not taken yet is replaced by the newer one and counted as dropped, so
 //     nothing queues (a file with ?live=false is read losslessly instead);
-//   - an analysis goroutine that runs the Detectors, a per-class IoU Tracker,
-//     keeps each track's best shot (by a QualityFunc) and runs the Attributor
-//     on it only when due (AttributeConfig), and turns tracks into events;
+//   - an analysis goroutine that runs the Detectors, a per-class ByteTrack-style
+//     Tracker (Kalman motion, two-stage association), follows confirmed tracks
+//     through the camera's zones and lines, keeps each track's best shot (by a
+//     QualityFunc) and runs the Attributor on it only when due
+//     (AttributeConfig), and turns tracks into events;
 //   - a publisher goroutine that hands events, in order, to the EventSink
 //     with a timeout per event, from a bounded queue.
 //
@@ -22,8 +24,9 @@
 // detectors and attributors only borrow them for the call.
 //
 // Events are track_new (a track reached Tracker.MinHits), track_update (at
-// most once per EventConfig.UpdateInterval per track) and track_end (unseen
-// past Tracker.TTL, or the camera stopped). Attributes named in
+// most once per EventConfig.UpdateInterval per track), track_end (unseen
+// past Tracker.TTL, or the camera stopped), and zone_enter, zone_exit and
+// line_cross (once per track and zone or line). Attributes named in
 // EventConfig.PrivateKeys (templates) and best-shot images are left out of
 // events unless enabled.
 //

@@ -16,6 +16,9 @@ const (
 	TrackNew    EventType = "track_new"    // a track was confirmed
 	TrackUpdate EventType = "track_update" // a confirmed track changed (rate-limited)
 	TrackEnd    EventType = "track_end"    // a track ended (unseen past its TTL, or its camera stopped)
+	ZoneEnter   EventType = "zone_enter"   // a confirmed track entered a zone (once per track and zone)
+	ZoneExit    EventType = "zone_exit"    // it left the zone, or ended in it (once per track and zone)
+	LineCross   EventType = "line_cross"   // a confirmed track crossed a counting line (once per track and line)
 )
 
 // Event is what a camera publishes about a track. Times are UTC, so JSON
@@ -39,6 +42,13 @@ type Event struct {
 	BestShot []byte `json:"best_shot,omitempty"`
 	// Reason says why a track ended: "ttl" or "stopped".
 	Reason string `json:"reason,omitempty"`
+	// Zones are the camera's zones the track is in (see ZoneConfig).
+	Zones []string `json:"zones,omitempty"`
+	// Zone names the zone of zone_enter and zone_exit; Line and Direction
+	// (LeftToRight or RightToLeft) the line of line_cross.
+	Zone      string `json:"zone,omitempty"`
+	Line      string `json:"line,omitempty"`
+	Direction string `json:"direction,omitempty"`
 }
 
 // EventSink receives a camera's events in order, from one goroutine per

@@ -35,13 +35,20 @@ type HOGPeopleConfig struct {
 	GroupThreshold float64 `yaml:"group_threshold"`
 	// MinScore drops grouped detections whose SVM margin is lower (default 0).
 	MinScore float64 `yaml:"min_score"`
+	// Margins reports the raw SVM margins as scores instead of their
+	// calibrated probabilities (for fitting HOGScore).
+	Margins bool `yaml:"-"`
 }
 
 // HOGPeople is OpenCV's classic HOG + linear SVM pedestrian detector
 // (Dalal-Triggs, trained on upright people): a real body detector with no
 // model files, used as the fallback body detector and in tests. It reports
-// detections of class ClassBody with the SVM margin as score. It is safe for
+// detections of class ClassBody. It is safe for
 // concurrent use (calls are serialized).
+//
+// Its boxes are the person inside the detection window (Dalal and Triggs'
+// 64x128 window has about 16 pixels of margin around the person on every
+// side), and its scores are the margins calibrated by HOGScore.
 type HOGPeople struct {
 	cfg   HOGPeopleConfig
 	mu    sync.Mutex
@@ -50,6 +57,13 @@ type HOGPeople struct {
 }
 
 const hogMaxBoxes = 256
+
+// The share of the detection window's width and height on each side of the
+// person: 16 pixels of the 64x128 window (Dalal and Triggs 2005, section 6.1).
+const (
+	hogMarginX = 16.0 / 64
+	hogMarginY = 16.0 / 128
+)
 
 // NewHOGPeople builds the detector; Close releases it.
 func NewHOGPeople(cfg HOGPeopleConfig) (*HOGPeople, error) {
@@ -117,7 +131,11 @@ func (h *HOGPeople) Detect(ctx context.Context, frame gocv.Mat) ([]Detection, er
 		if score < h.cfg.MinScore {
 			continue
 		}
-		r := image.Rect(int(b.x), int(b.y), int(b.x+b.w), int(b.y+b.h))
+		mx, my := float64(b.w)*hogMarginX, float64(b.h)*hogMarginY
+		r := image.Rect(int(float64(b.x)+mx+0.5), int(float64(b.y)+my+0.5), int(float64(b.x+b.w)-mx+0.5), int(float64(b.y+b.h)-my+0.5))
+		if !h.cfg.Margins {
+			score = HOGScore.Probability(score)
+		}
 		dets = append(dets, Detection{Class: ClassBody, Box: BoxFromPixels(r, w, ht), Score: score})
 	}
 	return dets, nil

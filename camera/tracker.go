@@ -1,22 +1,40 @@
 package camera
 
 import (
-	"sort"
+	"slices"
 	"time"
+
+	"imageapid/internal/assign"
 )
 
-// TrackerConfig tunes tracking. Zero values take the defaults in brackets.
+// TrackerConfig tunes tracking. Zero values take the defaults in brackets,
+// which are ByteTrack's published defaults (Zhang et al. 2022) where it has
+// one. Scores are the detectors' calibrated ones, in [0, 1].
 type TrackerConfig struct {
-	// IoUThreshold is the least overlap between a track's predicted box and a
-	// detection for them to match [0.3].
+	// HighScore splits detections: those at least this sure are matched to
+	// every track first; the rest, down to LowScore, only keep tracks that
+	// were seen on the previous frame alive (through partial occlusion) [0.5].
+	HighScore float64 `yaml:"high_score"`
+	// LowScore is the least score a detection needs to be used at all [0.1].
+	LowScore float64 `yaml:"low_score"`
+	// NewScore is the least score that starts a track [HighScore + 0.1].
+	NewScore float64 `yaml:"new_score"`
+	// IoUThreshold is the least overlap between a track's predicted box and
+	// a sure detection for them to match [0.2].
 	IoUThreshold float64 `yaml:"iou_threshold"`
-	// MinHits is how many matched frames confirm a track [3]; unconfirmed
-	// tracks emit no events, which keeps one-frame false detections out.
-	MinHits int `yaml:"min_hits"`
+	// LowIoUThreshold is the same for the less sure detections [0.5].
+	LowIoUThreshold float64 `yaml:"low_iou_threshold"`
+	// MinHits matches within ConfirmFrames analysed frames confirm a track
+	// [3 within 5]; unconfirmed tracks emit no events, which keeps brief
+	// false detections out.
+	MinHits       int `yaml:"min_hits"`
+	ConfirmFrames int `yaml:"confirm_frames"`
 	// TentativeMaxMissed is how many frames in a row an unconfirmed track may
-	// miss before it is forgotten [1].
+	// miss before it is forgotten [ConfirmFrames - MinHits].
 	TentativeMaxMissed int `yaml:"tentative_max_missed"`
 	// TTL is how long a confirmed track lives unseen before it ends [2s].
+	// Meanwhile it is lost: its box moves on by its velocity, and a sure
+	// detection there takes the track back with its id.
 	TTL time.Duration `yaml:"ttl"`
 	// MaxMissed ends a confirmed track after this many analysed frames in a
 	// row without a match, even within TTL [0: TTL alone decides].
@@ -24,14 +42,30 @@ type TrackerConfig struct {
 }
 
 func (c TrackerConfig) withDefaults() TrackerConfig {
+	if c.HighScore <= 0 {
+		c.HighScore = 0.5
+	}
+	if c.LowScore <= 0 {
+		c.LowScore = 0.1
+	}
+	c.LowScore = min(c.LowScore, c.HighScore)
+	if c.NewScore <= 0 {
+		c.NewScore = c.HighScore + 0.1
+	}
 	if c.IoUThreshold <= 0 {
-		c.IoUThreshold = 0.3
+		c.IoUThreshold = 0.2
+	}
+	if c.LowIoUThreshold <= 0 {
+		c.LowIoUThreshold = 0.5
 	}
 	if c.MinHits <= 0 {
 		c.MinHits = 3
 	}
+	if c.ConfirmFrames < c.MinHits {
+		c.ConfirmFrames = c.MinHits + 2
+	}
 	if c.TentativeMaxMissed <= 0 {
-		c.TentativeMaxMissed = 1
+		c.TentativeMaxMissed = max(c.ConfirmFrames-c.MinHits, 1)
 	}
 	if c.TTL <= 0 {
 		c.TTL = 2 * time.Second
@@ -39,44 +73,28 @@ func (c TrackerConfig) withDefaults() TrackerConfig {
 	return c
 }
 
+// tentativeIoU is the least overlap for an unconfirmed track to match
+// (ByteTrack's 0.7 matching cost for them).
+const tentativeIoU = 0.3
+
 // Track is one object followed across frames.
 type Track struct {
-	ID        string
-	Class     string
-	Box       Box     // last matched detection's box
+	ID    string
+	Class string
+	// Box is the motion model's box at the last match (the detection's,
+	// smoothed), moved on by it on frames its class's detector skipped; a
+	// lost track keeps the box it was last seen with.
+	Box       Box
 	Score     float64 // last matched detection's score
 	FirstSeen time.Time
-	LastSeen  time.Time
-	Hits      int // matched frames
-	Missed    int // analysed frames in a row without a match
+	LastSeen  time.Time // last matched
+	Hits      int       // matched frames
+	Missed    int       // analysed frames in a row without a match
 	Confirmed bool
 
-	vx, vy float64 // centre velocity, normalized units per second
-}
-
-// predict shifts the last box by the track's velocity to time now.
-func (t *Track) predict(now time.Time) Box {
-	dt := now.Sub(t.LastSeen).Seconds()
-	if dt <= 0 || (t.vx == 0 && t.vy == 0) {
-		return t.Box
-	}
-	dt = min(dt, 1) // a velocity guess is worth little beyond a second
-	dx, dy := t.vx*dt, t.vy*dt
-	return Box{t.Box[0] + dx, t.Box[1] + dy, t.Box[2] + dx, t.Box[3] + dy}
-}
-
-func (t *Track) observe(now time.Time, d Detection) {
-	if dt := now.Sub(t.LastSeen).Seconds(); dt > 0 && t.Hits > 0 {
-		cx := (d.Box[0] + d.Box[2] - t.Box[0] - t.Box[2]) / 2 / dt
-		cy := (d.Box[1] + d.Box[3] - t.Box[1] - t.Box[3]) / 2 / dt
-		const keep = 0.5 // smooth detector jitter
-		t.vx = keep*t.vx + (1-keep)*cx
-		t.vy = keep*t.vy + (1-keep)*cy
-	}
-	t.Box, t.Score = d.Box, d.Score
-	t.LastSeen = now
-	t.Hits++
-	t.Missed = 0
+	age       int // analysed frames of its class since it started
+	filter    *boxFilter
+	predicted Box // the filter's box at the frame being matched
 }
 
 // Match pairs a track with the index of the detection it matched this frame.
@@ -87,13 +105,19 @@ type Match struct {
 
 // FrameUpdate is what one frame changed.
 type FrameUpdate struct {
-	Matched   []Match  // every track seen this frame, new ones included
+	Matched   []Match  // every track matched this frame, new ones included
 	Confirmed []*Track // tracks confirmed by this frame
 	Ended     []*Track // confirmed tracks that ended (forgotten tentative ones are not reported)
+	// Visible are the confirmed tracks on this frame: matched, or predicted
+	// by the motion model on a frame their class's detector skipped.
+	Visible []*Track
 }
 
-// Tracker keeps ids across frames by greedy IoU matching per class. It is
-// not safe for concurrent use: one camera's analysis goroutine owns it.
+// Tracker keeps ids across frames, per class, ByteTrack's way: a Kalman
+// filter per track predicts its box, sure detections are matched to the
+// predictions first (Hungarian on IoU), less sure ones then keep the tracks
+// that were not matched alive, and lost tracks keep their id until their TTL.
+// It is not safe for concurrent use: one camera's analysis goroutine owns it.
 type Tracker struct {
 	cfg    TrackerConfig
 	newID  func() string
@@ -110,56 +134,92 @@ func NewTracker(cfg TrackerConfig, newID func() string) *Tracker {
 func (tr *Tracker) Tracks() []*Track { return append([]*Track(nil), tr.tracks...) }
 
 // Update matches one frame's detections, taken at now, to the tracks.
-func (tr *Tracker) Update(now time.Time, dets []Detection) FrameUpdate {
-	type pair struct {
-		iou  float64
-		t, d int
-	}
-	var pairs []pair
-	predicted := make([]Box, len(tr.tracks))
-	for i, t := range tr.tracks {
-		predicted[i] = t.predict(now)
-	}
-	for ti, t := range tr.tracks {
-		for di, d := range dets {
-			if d.Class != t.Class {
-				continue
-			}
-			// The last box catches a track whose velocity guess overshot.
-			iou := max(predicted[ti].IoU(d.Box), t.Box.IoU(d.Box))
-			if iou >= tr.cfg.IoUThreshold {
-				pairs = append(pairs, pair{iou, ti, di})
-			}
-		}
-	}
-	sort.Slice(pairs, func(i, j int) bool {
-		if pairs[i].iou != pairs[j].iou {
-			return pairs[i].iou > pairs[j].iou
-		}
-		if pairs[i].t != pairs[j].t {
-			return pairs[i].t < pairs[j].t
-		}
-		return pairs[i].d < pairs[j].d
-	})
-	trackUsed := make([]bool, len(tr.tracks))
-	detUsed := make([]bool, len(dets))
+// Classes in skipped were not detected on this frame (a body detector that
+// runs on every n-th frame): their tracks move by their motion model and
+// count neither a hit nor a miss.
+func (tr *Tracker) Update(now time.Time, dets []Detection, skipped ...string) FrameUpdate {
 	var up FrameUpdate
-	for _, p := range pairs {
-		if trackUsed[p.t] || detUsed[p.d] {
+	for _, t := range tr.tracks {
+		if t.Missed > 0 {
+			t.filter.x[7] = 0 // a lost box keeps its size (ByteTrack)
+		}
+		t.filter.predict(now)
+		t.predicted = t.filter.box()
+	}
+	var classes []string
+	for _, t := range tr.tracks {
+		if !slices.Contains(classes, t.Class) {
+			classes = append(classes, t.Class)
+		}
+	}
+	for _, d := range dets {
+		if !slices.Contains(classes, d.Class) {
+			classes = append(classes, d.Class)
+		}
+	}
+	for _, class := range classes {
+		if slices.Contains(skipped, class) {
+			for _, t := range tr.tracks {
+				if t.Class == class && t.Missed == 0 {
+					t.Box = t.predicted // not detected on this frame: where the motion takes it
+					if t.Confirmed {
+						up.Visible = append(up.Visible, t)
+					}
+				}
+			}
 			continue
 		}
-		trackUsed[p.t], detUsed[p.d] = true, true
-		t := tr.tracks[p.t]
-		t.observe(now, dets[p.d])
-		up.Matched = append(up.Matched, Match{t, p.d})
-		if !t.Confirmed && t.Hits >= tr.cfg.MinHits {
-			t.Confirmed = true
-			up.Confirmed = append(up.Confirmed, t)
+		tr.updateClass(now, class, dets, &up)
+	}
+	return up
+}
+
+func (tr *Tracker) updateClass(now time.Time, class string, dets []Detection, up *FrameUpdate) {
+	var high, low []int
+	for i, d := range dets {
+		switch {
+		case d.Class != class:
+		case d.Score >= tr.cfg.HighScore:
+			high = append(high, i)
+		case d.Score >= tr.cfg.LowScore:
+			low = append(low, i)
 		}
 	}
+	var confirmed, recent, tentative []*Track
+	for _, t := range tr.tracks {
+		switch {
+		case t.Class != class:
+		case !t.Confirmed:
+			tentative = append(tentative, t)
+		default:
+			confirmed = append(confirmed, t)
+			if t.Missed == 0 {
+				recent = append(recent, t)
+			}
+		}
+	}
+	matched := map[*Track]bool{}
+	observe := func(t *Track, di int) {
+		matched[t] = true
+		t.observe(now, dets[di])
+		up.Matched = append(up.Matched, Match{t, di})
+	}
+	// 1: sure detections with every confirmed track, lost ones included.
+	high = tr.associate(confirmed, high, dets, tr.cfg.IoUThreshold, true, observe)
+	// 2: less sure detections with the tracks seen last frame and unmatched yet.
+	recent = slices.DeleteFunc(recent, func(t *Track) bool { return matched[t] })
+	tr.associate(recent, low, dets, tr.cfg.LowIoUThreshold, false, observe)
+	// 3: the remaining sure detections with unconfirmed tracks.
+	high = tr.associate(tentative, high, dets, tentativeIoU, true, observe)
+
 	kept := tr.tracks[:0]
-	for i, t := range tr.tracks {
-		if !trackUsed[i] {
+	for _, t := range tr.tracks {
+		if t.Class != class {
+			kept = append(kept, t)
+			continue
+		}
+		t.age++
+		if !matched[t] {
 			t.Missed++
 			if tr.gone(now, t) {
 				if t.Confirmed {
@@ -168,24 +228,89 @@ func (tr *Tracker) Update(now time.Time, dets []Detection) FrameUpdate {
 				continue
 			}
 		}
+		if !t.Confirmed {
+			if t.Hits < tr.cfg.MinHits && t.age >= tr.cfg.ConfirmFrames {
+				continue // not confirmed in time: forgotten without an event
+			}
+			if t.Hits >= tr.cfg.MinHits {
+				t.Confirmed = true
+				up.Confirmed = append(up.Confirmed, t)
+			}
+		}
+		if t.Confirmed && matched[t] {
+			up.Visible = append(up.Visible, t)
+		}
 		kept = append(kept, t)
 	}
 	clear(tr.tracks[len(kept):])
 	tr.tracks = kept
-	for di, d := range dets {
-		if detUsed[di] {
+	for _, di := range high {
+		d := dets[di]
+		if d.Score < tr.cfg.NewScore {
 			continue
 		}
-		t := &Track{ID: tr.newID(), Class: d.Class, FirstSeen: now}
+		t := &Track{ID: tr.newID(), Class: class, FirstSeen: now, age: 1}
 		t.observe(now, d)
 		tr.tracks = append(tr.tracks, t)
 		up.Matched = append(up.Matched, Match{t, di})
 		if tr.cfg.MinHits <= 1 {
 			t.Confirmed = true
 			up.Confirmed = append(up.Confirmed, t)
+			up.Visible = append(up.Visible, t)
 		}
 	}
-	return up
+}
+
+// associate pairs tracks with the detections dets[idx] at least cost, 1 -
+// the similarity of a detection to a track's predicted box, each pair's at
+// least minSim. The similarity is their IoU, times the detection's score when
+// byScore (ByteTrack's score fusion, which lets a surer detection win).
+// It calls observe for each pair and returns the detections left.
+func (tr *Tracker) associate(tracks []*Track, idx []int, dets []Detection, minSim float64, byScore bool, observe func(*Track, int)) []int {
+	if len(tracks) == 0 || len(idx) == 0 {
+		return idx
+	}
+	cost := make([][]float64, len(tracks))
+	for i, t := range tracks {
+		cost[i] = make([]float64, len(idx))
+		for j, di := range idx {
+			sim := t.predicted.IoU(dets[di].Box)
+			if byScore {
+				sim *= min(max(dets[di].Score, 0), 1)
+			}
+			if sim >= minSim {
+				cost[i][j] = 1 - sim
+			} else {
+				cost[i][j] = assign.Forbidden
+			}
+		}
+	}
+	used := make([]bool, len(idx))
+	for i, j := range assign.Min(cost) {
+		if j >= 0 {
+			used[j] = true
+			observe(tracks[i], idx[j])
+		}
+	}
+	left := idx[:0:0]
+	for j, di := range idx {
+		if !used[j] {
+			left = append(left, di)
+		}
+	}
+	return left
+}
+
+func (t *Track) observe(now time.Time, d Detection) {
+	if t.filter == nil {
+		t.filter = newBoxFilter(d.Box, now)
+	} else {
+		t.filter.update(d.Box)
+	}
+	t.Box, t.Score = t.filter.box(), d.Score
+	t.LastSeen = now
+	t.Hits++
+	t.Missed = 0
 }
 
 func (tr *Tracker) gone(now time.Time, t *Track) bool {

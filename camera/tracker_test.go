@@ -110,3 +110,97 @@ func TestBoxIoU(t *testing.T) {
 		t.Errorf("disjoint IoU %v", got)
 	}
 }
+
+// walker is a body walking at vx per second from x0, seen at time t.
+func walker(x0, vx, t float64) Detection {
+	x := x0 + vx*t
+	return Detection{Class: ClassBody, Box: Box{x, 0.3, x + 0.08, 0.7}, Score: 0.9}
+}
+
+// Two people cross at 10 fps; at the crossing the one walking right is
+// hidden behind the other for a second (no detection of them at all), then
+// reappears where their walk takes them: both keep their ids, and each is
+// announced once.
+func TestTrackerKeepsIDThroughOcclusion(t *testing.T) {
+	tr := NewTracker(TrackerConfig{}, counterIDs())
+	t0 := time.Unix(1000, 0)
+	announced := map[string]int{}
+	var rightID, leftID string
+	for i := 0; i < 60; i++ {
+		sec := float64(i) / 10
+		right, left := walker(0.05, 0.12, sec), walker(0.8, -0.12, sec)
+		dets := []Detection{left}
+		if sec < 2.5 || sec >= 3.5 { // the right walker is hidden from 2.5 s to 3.5 s
+			dets = append(dets, right)
+		}
+		up := tr.Update(t0.Add(time.Duration(i)*100*time.Millisecond), dets)
+		for _, c := range up.Confirmed {
+			announced[c.ID]++
+		}
+		if len(up.Ended) > 0 {
+			t.Fatalf("at %.1f s track %s ended", sec, up.Ended[0].ID)
+		}
+		for _, m := range up.Matched {
+			want := &leftID
+			if m.Detection == 1 {
+				want = &rightID
+			}
+			switch {
+			case i == 2:
+				*want = m.Track.ID
+			case i > 2 && m.Track.ID != *want:
+				t.Fatalf("at %.1f s detection %d went to track %s, not %s", sec, m.Detection, m.Track.ID, *want)
+			}
+		}
+	}
+	if len(announced) != 2 || announced[rightID] != 1 || announced[leftID] != 1 {
+		t.Errorf("announced %v, want %s and %s once each", announced, rightID, leftID)
+	}
+}
+
+// A detector that finds a person on only some frames (3 of every 4) makes one
+// track, announced once; a detection seen twice in 5 frames is never announced.
+func TestTrackerAnnouncesOnce(t *testing.T) {
+	tr := NewTracker(TrackerConfig{}, counterIDs())
+	t0 := time.Unix(1000, 0)
+	announced := 0
+	for i := 0; i < 40; i++ {
+		var dets []Detection
+		if i%4 != 3 {
+			dets = append(dets, walker(0.1, 0.1, float64(i)/10))
+		}
+		if i == 10 || i == 12 { // a flicker elsewhere
+			dets = append(dets, Detection{Class: ClassBody, Box: Box{0.7, 0.1, 0.8, 0.4}, Score: 0.9})
+		}
+		up := tr.Update(t0.Add(time.Duration(i)*100*time.Millisecond), dets)
+		announced += len(up.Confirmed)
+	}
+	if announced != 1 {
+		t.Errorf("%d tracks announced, want 1", announced)
+	}
+}
+
+// On frames the body detector skips, tracks move by their velocity and are
+// neither hit nor missed; the box is not frozen.
+func TestTrackerPredictsSkippedFrames(t *testing.T) {
+	tr := NewTracker(TrackerConfig{MaxMissed: 1}, counterIDs())
+	t0 := time.Unix(1000, 0)
+	var tk *Track
+	for i := 0; i < 10; i++ {
+		up := tr.Update(t0.Add(time.Duration(i)*100*time.Millisecond), []Detection{walker(0.1, 0.2, float64(i)/10)})
+		if len(up.Matched) == 1 {
+			tk = up.Matched[0].Track
+		}
+	}
+	before, hits := tk.Box, tk.Hits
+	for i := 10; i < 14; i++ {
+		up := tr.Update(t0.Add(time.Duration(i)*100*time.Millisecond), nil, ClassBody)
+		if len(up.Ended) != 0 || len(up.Visible) != 1 {
+			t.Fatalf("skipped frame %d: ended %d, visible %d", i, len(up.Ended), len(up.Visible))
+		}
+	}
+	moved := tk.Box[0] - before[0]
+	if tk.Hits != hits || tk.Missed != 0 || moved < 0.06 || moved > 0.1 {
+		t.Errorf("after 0.4 s skipped: hits %d (was %d), missed %d, moved %.3f, want about 0.08", tk.Hits, hits, tk.Missed, moved)
+	}
+}

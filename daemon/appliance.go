@@ -116,6 +116,12 @@ func (ap *appliance) apply(ctx context.Context, cfgs []camera.Config) error {
 	infos := make([]mqtt.CameraInfo, len(cfgs))
 	for i, c := range cfgs {
 		infos[i] = mqtt.CameraInfo{ID: c.ID, Name: c.Name}
+		for _, z := range c.Zones {
+			infos[i].Zones = append(infos[i].Zones, z.Name)
+		}
+		for _, l := range c.Lines {
+			infos[i].Lines = append(infos[i].Lines, l.Name)
+		}
 		if c.Identify.List != "" {
 			if err := ap.pub.PublishIdentityDiscovery(infos[i]); err != nil {
 				return err
@@ -164,6 +170,16 @@ func (ap *appliance) publishState(st camera.State) {
 	})
 	if err != nil {
 		ap.log.Warn("publish camera state", "camera", st.CameraID, "err", err)
+	}
+	if len(st.Zones)+len(st.Lines) == 0 {
+		return
+	}
+	lines := make(map[string]mqtt.LineCount, len(st.Lines))
+	for name, n := range st.Lines {
+		lines[name] = mqtt.LineCount(n)
+	}
+	if err := ap.pub.UpdatePlaces(st.CameraID, st.Zones, lines); err != nil {
+		ap.log.Warn("publish zone counts", "camera", st.CameraID, "err", err)
 	}
 }
 

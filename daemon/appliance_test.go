@@ -97,7 +97,10 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 	cfg.DeviceID = "testbox"
 	cfg.MQTT.URL = broker.URL()
 	cfg.Cameras = []camera.Config{{ID: "walk", Name: "Walk", URL: shortClip(t, 60), Loop: true,
-		Estimators: []string{detectFaces, hogPeople}}}
+		Estimators: []string{detectFaces, hogPeople},
+		// The whole view is a zone: every person track enters it once.
+		Zones: []camera.ZoneConfig{{Name: "path", Polygon: []camera.Point{{0, 0}, {1, 0}, {1, 1}, {0, 1}}}},
+		Lines: []camera.LineConfig{{Name: "middle", From: camera.Point{0.5, 0}, To: camera.Point{0.5, 1}}}}}
 	addr, stop := startDaemon(t, cfg)
 
 	live := subscribe(t, broker.URL(), "imageapid/testbox/events")
@@ -123,7 +126,10 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 		return got["imageapid/testbox/availability"] && got["imageapid/testbox/cameras/walk/state"] &&
 			got["homeassistant/sensor/imageapid_testbox/walk_faces/config"] &&
 			got["homeassistant/sensor/imageapid_testbox/walk_people/config"] &&
-			got["homeassistant/binary_sensor/imageapid_testbox/walk_presence/config"]
+			got["homeassistant/binary_sensor/imageapid_testbox/walk_presence/config"] &&
+			got["homeassistant/sensor/imageapid_testbox/walk_zone_path/config"] &&
+			got["homeassistant/sensor/imageapid_testbox/walk_line_middle/config"] &&
+			got["imageapid/testbox/cameras/walk/zones/path/count"]
 	})
 	for _, m := range retained() {
 		if m.topic == "imageapid/testbox/availability" && m.payload != "online" {
@@ -166,6 +172,7 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 	})
 	people := 0
 	seenNew := map[string]bool{}
+	entered := map[string]int{}
 	lastID := ""
 	for _, e := range events {
 		id, _ := e["event_id"].(string)
@@ -180,9 +187,16 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 			if e["class"] == "body" {
 				people++
 			}
-		case "track_update", "track_end":
+		case "track_update", "track_end", "zone_exit", "line_cross":
 			if !seenNew[tr] {
 				t.Errorf("%s for track %s before its track_new", e["type"], tr)
+			}
+		case "zone_enter":
+			if !seenNew[tr] || e["zone"] != "path" {
+				t.Errorf("zone_enter %v for track %s (announced: %v)", e["zone"], tr, seenNew[tr])
+			}
+			if entered[tr]++; entered[tr] > 1 {
+				t.Errorf("track %s entered the zone twice", tr)
 			}
 		}
 		if e["camera_id"] != "walk" {
@@ -191,6 +205,9 @@ func TestCameraEventsOverMosquitto(t *testing.T) {
 	}
 	if people == 0 {
 		t.Errorf("no person tracked in vtest.avi: %d events", len(events))
+	}
+	if len(entered) != people {
+		t.Errorf("%d person tracks, %d entered the zone that is the whole view", people, len(entered))
 	}
 	testenv.WaitFor(t, 5*time.Second, "availability offline after shutdown", func() bool {
 		ms := retained()

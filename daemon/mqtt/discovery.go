@@ -3,12 +3,16 @@ package mqtt
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // CameraInfo is what Home Assistant discovery needs to know about a camera.
 type CameraInfo struct {
 	ID   string // as in <prefix>/cameras/<id>/...
 	Name string // shown in Home Assistant [ID]
+	// Zones and Lines name the camera's zones and counting lines: each gets
+	// a sensor (occupancy, crossings).
+	Zones, Lines []string
 }
 
 // haEntity is a Home Assistant MQTT discovery config (the fields we use).
@@ -60,6 +64,11 @@ func (p *Publisher) PublishDiscovery(cameras []CameraInfo) error {
 			return fmt.Errorf("mqtt discovery: camera id %q listed twice", cam.ID)
 		}
 		wanted[cam.ID] = true
+		for _, n := range append(slices.Clone(cam.Zones), cam.Lines...) {
+			if !idPattern.MatchString(n) {
+				return fmt.Errorf("mqtt discovery: camera %s zone or line %q: use letters, digits, '-' and '_'", cam.ID, n)
+			}
+		}
 		for _, e := range p.discoveryEntities(cam) {
 			body, err := json.Marshal(e.config)
 			if err != nil {
@@ -73,6 +82,7 @@ func (p *Publisher) PublishDiscovery(cameras []CameraInfo) error {
 	if p.closed {
 		return ErrClosed
 	}
+	p.prunePlacesLocked(cameras)
 	for id := range p.discovered {
 		if wanted[id] {
 			continue
@@ -134,9 +144,24 @@ func (p *Publisher) discoveryEntities(cam CameraInfo) []discoveryEntity {
 	topic := func(component, object string) string {
 		return p.opts.DiscoveryPrefix + "/" + component + "/" + node + "/" + cam.ID + "_" + object + "/config"
 	}
-	return []discoveryEntity{
+	out := []discoveryEntity{
 		{topic("sensor", "faces"), faces},
 		{topic("sensor", "people"), people},
 		{topic("binary_sensor", "presence"), presence},
 	}
+	for _, z := range cam.Zones {
+		e := common
+		e.Name, e.UniqueID = z+" occupancy", base+"_zone_"+z
+		e.StateTopic = p.zoneTopic(cam.ID, z)
+		e.ValueTemplate, e.StateClass, e.Icon = "{{ value | int }}", "measurement", "mdi:account-multiple"
+		out = append(out, discoveryEntity{topic("sensor", "zone_"+z), e})
+	}
+	for _, l := range cam.Lines {
+		e := common
+		e.Name, e.UniqueID = l+" crossings", base+"_line_"+l
+		e.StateTopic = p.lineTopic(cam.ID, l)
+		e.ValueTemplate, e.StateClass, e.Icon = "{{ value_json.total }}", "total_increasing", "mdi:counter"
+		out = append(out, discoveryEntity{topic("sensor", "line_"+l), e})
+	}
+	return out
 }

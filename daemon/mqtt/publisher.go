@@ -10,12 +10,16 @@
 //	                                  (connected, fps, dropped frames, last error).
 //	<prefix>/cameras/<id>/counts      retained JSON {"faces":N,"people":M,"presence":bool}
 //	                                  from UpdateCounts; the Home Assistant entities read it.
+//	<prefix>/cameras/<id>/zones/<zone>/count  retained occupancy, a plain integer (UpdatePlaces)
+//	<prefix>/cameras/<id>/lines/<line>/count  retained JSON {"left_to_right":N,"right_to_left":M,"total":N+M}
 //	<prefix>/events                   QoS 1 JSON events (track_new, track_update,
 //	                                  track_end, ...): the caller's object plus
 //	                                  "event_id" (time-ordered, unique) and "device_id".
 //	homeassistant/sensor/imageapid_<device>/<camera>_faces/config          retained discovery
 //	homeassistant/sensor/imageapid_<device>/<camera>_people/config         retained discovery
 //	homeassistant/binary_sensor/imageapid_<device>/<camera>_presence/config retained discovery
+//	homeassistant/sensor/imageapid_<device>/<camera>_zone_<zone>/config    retained discovery, per zone
+//	homeassistant/sensor/imageapid_<device>/<camera>_line_<line>/config    retained discovery, per line
 //
 // Delivery: events go to a file-backed outbox first and one sender goroutine
 // publishes them in order, one at a time, marking each delivered after its
@@ -135,7 +139,10 @@ type Publisher struct {
 	order      []string // retained topics in the order they are (re)sent
 	counts     map[string][2]int
 	discovered map[string]bool // cameras with discovery configs, for removal
-	connected  bool
+	// placeTopics are each camera's zone and line topics (discovery and
+	// counts) last published, for removal when a zone or line goes.
+	placeTopics map[string]map[string]bool
+	connected   bool
 }
 
 type retainedMsg struct {

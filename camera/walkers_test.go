@@ -1,0 +1,76 @@
+package camera
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"imageapid/internal/testenv"
+)
+
+// vtestCrossings is how many times a person walks into the view in the first
+// 60 s of vtest.avi (10 fps), counted by hand once: frames 1 s apart laid out
+// in 3x3 contact sheets (ffmpeg fps=1,tile=3x3), each person followed by
+// clothing and path, counting the 3 people in view at 0 s and each entry
+// from an edge after (including the small figures on the far path at the
+// top, and a pair that leaves on the right and walks back in at the bottom,
+// which counts twice). Entries by time: 0 s 3; 1-14 s 7; 21-28 s 6; 42 s 1;
+// 46-53 s 4; 53-57 s 3. People turn and mingle in this clip, so the count is
+// uncertain by a few either way; 24 is the best reading.
+const vtestCrossings = 24
+
+// Real HOG detections on the sample clip, as `make run` has them (the
+// detector on every 4th frame, the tracker predicting the frames between):
+// at most 1.3 announced tracks per person, and no announced track shorter
+// than the confirmation window (MinHits detections 0.4 s apart).
+func TestVtestTracksPerPerson(t *testing.T) {
+	if testing.Short() {
+		t.Skip("decodes 60 s of video")
+	}
+	vc, err := gocv.VideoCaptureFile(testenv.Fixture(t, "vtest.avi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	hog := newHOG(t, HOGPeopleConfig{Scale: 1.1})
+	tr := NewTracker(TrackerConfig{}, counterIDs())
+	img := gocv.NewMat()
+	defer img.Close()
+	t0 := time.Unix(1000, 0)
+	var announced, ended []*Track
+	for i := 0; i < 600; i++ {
+		if !vc.Read(&img) || img.Empty() {
+			t.Fatalf("vtest.avi ended at frame %d", i)
+		}
+		now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		var up FrameUpdate
+		if i%4 == 0 {
+			dets, err := hog.Detect(context.Background(), img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			up = tr.Update(now, dets)
+		} else {
+			up = tr.Update(now, nil, ClassBody)
+		}
+		announced = append(announced, up.Confirmed...)
+		ended = append(ended, up.Ended...)
+	}
+	ended = append(ended, tr.Flush()...)
+	window := time.Duration(tr.cfg.MinHits-1) * 400 * time.Millisecond
+	for _, tk := range ended {
+		if span := tk.LastSeen.Sub(tk.FirstSeen); span < window || tk.Hits < tr.cfg.MinHits {
+			t.Errorf("track %s: %d hits over %v, under the confirmation window (%d hits, %v)", tk.ID, tk.Hits, span, tr.cfg.MinHits, window)
+		}
+	}
+	if len(ended) != len(announced) {
+		t.Errorf("%d tracks announced, %d ended", len(announced), len(ended))
+	}
+	perPerson := float64(len(announced)) / vtestCrossings
+	t.Logf("%d tracks for %d people: %.2f per person", len(announced), vtestCrossings, perPerson)
+	if perPerson > 1.3 {
+		t.Errorf("%d tracks for %d people: %.2f per person, want at most 1.3", len(announced), vtestCrossings, perPerson)
+	}
+}
