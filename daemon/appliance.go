@@ -32,8 +32,10 @@ type appliance struct {
 	// events and inView feed the web console from the event sink.
 	events *ui.EventHub
 	inView *ui.InView
-	// announced remembers who each live track was announced as.
+	// announced remembers who each live track was announced as; names
+	// gives the previews the same names.
 	announced *announced
+	names     *ui.TrackNames
 }
 
 func startAppliance(ctx context.Context, cfg config.Config, a *app, log *slog.Logger) (*appliance, error) {
@@ -43,7 +45,7 @@ func startAppliance(ctx context.Context, cfg config.Config, a *app, log *slog.Lo
 	}
 	ap := &appliance{log: log, builder: newAnalysisBuilder(camFaces, a.estimators), counts: newTrackCounts(),
 		events: ui.NewEventHub(ui.EventOptions{}), inView: ui.NewInView(10*time.Minute, 5*time.Second),
-		announced: newAnnounced()}
+		announced: newAnnounced(), names: ui.NewTrackNames(1024)}
 	ap.builder.lists = a.lists
 	if cfg.MQTT.Enabled {
 		url := cfg.MQTT.URL
@@ -138,6 +140,7 @@ func (ap *appliance) apply(ctx context.Context, cfgs []camera.Config) error {
 // the camera's event as it is (no event_id, no device_id).
 func (ap *appliance) publishEvent(_ context.Context, e camera.Event) error {
 	faces, people := ap.counts.track(e)
+	ap.nameTrack(e)
 	ap.inView.Set(e.CameraID, faces, people, time.Now())
 	if ap.pub == nil {
 		payload, err := json.Marshal(e)

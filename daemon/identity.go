@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"imageapid/camera"
+	"imageapid/ui"
 	"imageapid/watchlist"
 )
 
@@ -58,6 +59,25 @@ type identityEvent struct {
 	Distance float64    `json:"distance"`
 	BBox     camera.Box `json:"bbox"`
 	Time     time.Time  `json:"time"`
+}
+
+// nameTrack keeps the name a track's events carry for the previews.
+func (ap *appliance) nameTrack(e camera.Event) {
+	if e.Type == camera.TrackEnd {
+		ap.names.Forget(e.TrackID)
+		return
+	}
+	if id, _ := e.Attributes["identity"].(*watchlist.Identity); id != nil {
+		ap.names.Set(e.TrackID, id.Name)
+	}
+}
+
+// previewOptions are the camera previews' bounds, writing identified
+// tracks' names.
+func previewOptions(ap *appliance) ui.StreamOptions {
+	o := ui.DefaultStreamOptions()
+	o.Names = ap.names
+	return o
 }
 
 // publishIdentity publishes an identity event the first time a track's

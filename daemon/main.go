@@ -266,7 +266,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithHandler("/kiosk", webUI),
 		api.WithHandler(sessions.Prefix, kioskRoutes),
 		api.WithPrefixHandler(sessions.Prefix+"/", kioskRoutes),
-		api.WithPrefixHandler(ui.StreamPrefix, ui.StreamHandler(ap, ui.DefaultStreamOptions())),
+		api.WithPrefixHandler(ui.StreamPrefix, ui.StreamHandler(ap, previewOptions(ap))),
 		api.WithOpenAPIPaths(sessions.OpenAPIPaths()),
 		api.WithOpenAPIPaths(ui.OpenAPIPaths()),
 		api.WithPrefixHandler(ui.AssetPrefix, webUI),

@@ -28,6 +28,9 @@ type StreamOptions struct {
 	MaxClients int
 	// Wait is how long a snapshot waits for a frame.
 	Wait time.Duration
+	// Names, when set, gives the person a track was identified as, written
+	// beside its box.
+	Names *TrackNames
 }
 
 // DefaultStreamOptions: 5 frames/s, 640 pixels wide, 3 previews a camera.
@@ -185,6 +188,9 @@ func (s *streams) encode(f camera.Frame, overlay bool) ([]byte, error) {
 			gocv.Rectangle(&img, box, col, 2)
 			if i < len(f.TrackIDs) && f.TrackIDs[i] != "" {
 				label := ShortTrackID(f.TrackIDs[i])
+				if name := s.opts.Names.Name(f.TrackIDs[i]); name != "" {
+					label += " " + name
+				}
 				at := image.Pt(box.Min.X+2, max(box.Min.Y-5, 12))
 				gocv.PutText(&img, label, at, gocv.FontHersheySimplex, 0.45, color.RGBA{A: 255}, 3)
 				gocv.PutText(&img, label, at, gocv.FontHersheySimplex, 0.45, col, 1)
