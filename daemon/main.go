@@ -226,6 +226,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithHandler(ui.SystemPath, ui.SystemHandler(systemInfo(a, ap, cfg, time.Now()))),
 		api.WithOpenAPIPaths(ui.ConsoleOpenAPIPaths()),
 		api.WithPrefixHandler(watchlist.Prefix, watchlistRoutes(lists, cfg)),
+		api.WithHandler(ui.WatchlistsPage, watchlistPage(lists, webUI, cfg)),
 		api.WithOpenAPIPaths(watchlistPaths(lists)),
 	)
 	httpServer := &http.Server{
