@@ -277,6 +277,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, configPath string, lo
 		api.WithHandler(ui.SystemPath, ui.SystemHandler(systemInfo(a, ap, cfg, time.Now()))),
 		api.WithOpenAPIPaths(ui.ConsoleOpenAPIPaths()),
 		api.WithPrefixHandler(watchlist.Prefix, watchlistRoutes(lists, cfg)),
+		api.WithHandler(ui.WatchlistsPage, watchlistPage(lists, webUI, cfg)),
 		api.WithOpenAPIPaths(watchlistPaths(lists)),
 	)
 	// No server-wide ReadTimeout: it would run while a request waits for a

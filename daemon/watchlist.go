@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path/filepath"
 
 	"imageapid/daemon/config"
 	"imageapid/estimators"
 	"imageapid/estimators/facetemplate"
+	"imageapid/ui"
 	"imageapid/watchlist"
 )
 
@@ -74,7 +76,19 @@ func watchlistPaths(lists *watchlist.Service) map[string]any {
 	if lists == nil {
 		return nil
 	}
-	return watchlist.OpenAPIPaths()
+	paths := watchlist.OpenAPIPaths()
+	maps.Copy(paths, ui.WatchlistsOpenAPIPaths())
+	return paths
+}
+
+// watchlistPage serves the watchlist page from pages (the ui handler) while
+// watchlists are enabled; disabled, it is the same 404 as their API, so the
+// console does not link it.
+func watchlistPage(lists *watchlist.Service, pages http.Handler, cfg config.Config) http.Handler {
+	if lists == nil {
+		return watchlistRoutes(nil, cfg)
+	}
+	return pages
 }
 
 // withIdentifier adds the face-identifier service when watchlists are on.

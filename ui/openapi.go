@@ -51,3 +51,11 @@ func ConsoleOpenAPIPaths() map[string]any {
 		SystemPath: get("Models and delegates, MQTT, request statistics, version, uptime and the effective config (secrets masked)", "application/json", nil, "500"),
 	}
 }
+
+// WatchlistsOpenAPIPaths describes the watchlist page (served while watchlists are enabled).
+func WatchlistsOpenAPIPaths() map[string]any {
+	return map[string]any{WatchlistsPage: map[string]any{"get": map[string]any{
+		"summary":   "The watchlist page: a list's persons, their faces and quality; add a person from a photo, delete persons",
+		"responses": map[string]any{"200": map[string]any{"description": "text/html"}, "404": map[string]any{"description": "{\"detail\": ...} (watchlists disabled)"}},
+	}}}
+}

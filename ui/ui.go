@@ -1,11 +1,11 @@
 // Package ui owns the embedded web pages (the console at /, the kiosk
-// liveness page, the watchlist page later) and what they read besides the
+// liveness page, the watchlist page) and what they read besides the
 // Image API: the camera previews, the live events, what the cameras have
 // in view and the system summary. Everything is plain HTML, CSS and
 // JavaScript embedded in the binary with go:embed: no framework, no build
 // step, no CDN, no web fonts and no network access at build or run time.
 //
-// Pages are served at their own paths (/, /kiosk) and their assets under /ui/
+// Pages are served at their own paths (/, /kiosk, /watchlists) and their assets under /ui/
 // (/ui/kiosk/kiosk.js is static/kiosk/kiosk.js). Every response carries a
 // strict Content-Security-Policy (same origin only; camera previews may use
 // blob:, data: and mediastream: URLs), nosniff, and Cache-Control: no-cache
@@ -38,7 +38,12 @@ const AssetPrefix = "/ui/"
 var pages = map[string]string{
 	"/":      "console/index.html",
 	"/kiosk": "kiosk/index.html",
+	// The daemon routes the watchlist page only while watchlists are enabled.
+	WatchlistsPage: "watchlists/index.html",
 }
+
+// WatchlistsPage is the path of the watchlist page, which reads only /v1/watchlists.
+const WatchlistsPage = "/watchlists"
 
 // CSP is the Content-Security-Policy sent with every file.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; " +

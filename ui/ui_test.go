@@ -27,13 +27,16 @@ func get(t *testing.T, h http.Handler, method, path string, hdr map[string]strin
 func TestServesPagesAndAssets(t *testing.T) {
 	h := ui.Handler()
 	for path, ctype := range map[string]string{
-		"/kiosk":                  "text/html; charset=utf-8",
-		"/ui/kiosk/kiosk.js":      "text/javascript; charset=utf-8",
-		"/ui/kiosk/strings.js":    "text/javascript; charset=utf-8",
-		"/ui/kiosk/kiosk.css":     "text/css; charset=utf-8",
-		"/":                       "text/html; charset=utf-8",
-		"/ui/console/console.js":  "text/javascript; charset=utf-8",
-		"/ui/console/console.css": "text/css; charset=utf-8",
+		"/kiosk":                        "text/html; charset=utf-8",
+		"/ui/kiosk/kiosk.js":            "text/javascript; charset=utf-8",
+		"/ui/kiosk/strings.js":          "text/javascript; charset=utf-8",
+		"/ui/kiosk/kiosk.css":           "text/css; charset=utf-8",
+		"/":                             "text/html; charset=utf-8",
+		"/ui/console/console.js":        "text/javascript; charset=utf-8",
+		"/ui/console/console.css":       "text/css; charset=utf-8",
+		"/watchlists":                   "text/html; charset=utf-8",
+		"/ui/watchlists/watchlists.js":  "text/javascript; charset=utf-8",
+		"/ui/watchlists/watchlists.css": "text/css; charset=utf-8",
 	} {
 		resp := get(t, h, http.MethodGet, path, nil)
 		body, _ := io.ReadAll(resp.Body)
@@ -69,14 +72,14 @@ func TestServesPagesAndAssets(t *testing.T) {
 	if resp := get(t, h, http.MethodHead, "/kiosk", nil); resp.StatusCode != 200 {
 		t.Errorf("HEAD /kiosk: %d", resp.StatusCode)
 	}
-	if got := ui.Pages(); len(got) != 2 || got[0] != "/" || got[1] != "/kiosk" {
+	if got := ui.Pages(); len(got) != 3 || got[0] != "/" || got[1] != "/kiosk" || got[2] != ui.WatchlistsPage {
 		t.Errorf("Pages() = %v", got)
 	}
 }
 
 func TestRefusesOtherPathsAndMethods(t *testing.T) {
 	h := ui.Handler()
-	for _, path := range []string{"/ui/console/index.html", "/ui/kiosk/index.html", "/ui/kiosk/nope.js", "/ui/../ui.go", "/ui/kiosk/../kiosk/kiosk.js/", "/kiosk/"} {
+	for _, path := range []string{"/ui/console/index.html", "/ui/kiosk/index.html", "/ui/watchlists/index.html", "/watchlists/", "/ui/kiosk/nope.js", "/ui/../ui.go", "/ui/kiosk/../kiosk/kiosk.js/", "/kiosk/"} {
 		resp := get(t, h, http.MethodGet, path, nil)
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 404 || string(body) != `{"detail":"Not Found"}` {
@@ -122,5 +125,69 @@ func TestSelfContained(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWatchlistsPage checks the watchlist page is served with the strict
+// CSP, loads only its own assets, and that its script asks for nothing but
+// the watchlist API.
+func TestWatchlistsPage(t *testing.T) {
+	h := ui.Handler()
+	resp := get(t, h, http.MethodGet, ui.WatchlistsPage, nil)
+	page, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET %s: %d %q", ui.WatchlistsPage, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if got := resp.Header.Get("Content-Security-Policy"); got != ui.CSP {
+		t.Errorf("CSP %q, want %q", got, ui.CSP)
+	}
+	refs := regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(string(page), -1)
+	want := map[string]bool{"/ui/watchlists/watchlists.css": false, "/ui/watchlists/watchlists.js": false}
+	for _, m := range refs {
+		if _, ok := want[m[1]]; ok {
+			want[m[1]] = true
+			continue
+		}
+		if m[1] != "/" { // the link back to the console
+			t.Errorf("the page refers to %q", m[1])
+		}
+	}
+	for ref, seen := range want {
+		if !seen {
+			t.Errorf("the page does not load %s", ref)
+		}
+	}
+	js := get(t, h, http.MethodGet, "/ui/watchlists/watchlists.js", nil)
+	body, _ := io.ReadAll(js.Body)
+	if js.Header.Get("Content-Security-Policy") != ui.CSP {
+		t.Errorf("the script is served without the CSP")
+	}
+	src := string(body)
+	for _, bad := range []string{"://", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
+		if strings.Contains(src, bad) {
+			t.Errorf("watchlists.js contains %q", bad)
+		}
+	}
+	// The script reaches the daemon through one fetch, in api(), and every
+	// api() call names a watchlist route.
+	for _, bad := range []string{"XMLHttpRequest", "EventSource", "WebSocket", "sendBeacon", "import("} {
+		if strings.Contains(src, bad) {
+			t.Errorf("watchlists.js uses %s", bad)
+		}
+	}
+	if n := strings.Count(src, "fetch("); n != 1 {
+		t.Errorf("watchlists.js calls fetch %d times, want once (in api)", n)
+	}
+	if !strings.Contains(src, `const listPath = (name) => "/v1/watchlists/" + encodeURIComponent(name);`) {
+		t.Error("watchlists.js builds list paths some other way")
+	}
+	calls := regexp.MustCompile(`\bapi\("[A-Z]+", ([^,)]*)`).FindAllStringSubmatch(src, -1)
+	if len(calls) < 5 {
+		t.Errorf("found %d api() calls, want at least 5", len(calls))
+	}
+	for _, m := range calls {
+		if !strings.HasPrefix(m[1], `"/v1/watchlists"`) && !strings.HasPrefix(m[1], "listPath(") {
+			t.Errorf("watchlists.js calls the API at %s", m[1])
+		}
 	}
 }
