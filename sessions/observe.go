@@ -129,7 +129,7 @@ func (a *Analyzer) Observe(ctx context.Context, img gocv.Mat, what What) (Observ
 	if len(dets) == 0 {
 		return obs, nil
 	}
-	f, err := a.faces.Fit(ctx, img, dets[largestFace(dets)])
+	f, err := a.faces.Fit(ctx, img, dets[face.Largest(dets)])
 	if err != nil {
 		return obs, fmt.Errorf("observe: %w", err)
 	}
@@ -203,17 +203,6 @@ func (a *Analyzer) ModelID() uint16 {
 	return a.embedder.ModelID()
 }
 
-// largestFace is the index of the detection with the largest box.
-func largestFace(dets []face.Detection) int {
-	largest := 0
-	for i, d := range dets {
-		if (d.X2-d.X1)*(d.Y2-d.Y1) > (dets[largest].X2-dets[largest].X1)*(dets[largest].Y2-dets[largest].Y1) {
-			largest = i
-		}
-	}
-	return largest
-}
-
 // deviceHolding returns the class and score of the likeliest device among
 // objs that holds the face d, or -1 and 0.
 func deviceHolding(objs []body.Object, d face.Detection) (int, float64) {
@@ -236,7 +225,7 @@ func (a *Analyzer) DeviceAround(ctx context.Context, img gocv.Mat, minScore floa
 	if err != nil || len(dets) == 0 {
 		return -1, 0, false, false, err
 	}
-	d := dets[largestFace(dets)]
+	d := dets[face.Largest(dets)]
 	objs, err := a.devices.Detect(ctx, img, deviceClasses, minScore)
 	if err != nil {
 		return -1, 0, false, true, fmt.Errorf("devices: %w", err)

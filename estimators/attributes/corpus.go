@@ -131,13 +131,7 @@ func extractOne(ctx context.Context, p *face.Pipeline, x *Extractor, img gocv.Ma
 	}
 	var known []face.Face
 	if len(dets) > 0 {
-		best := 0
-		for i := range dets {
-			if area(dets[i]) > area(dets[best]) {
-				best = i
-			}
-		}
-		f, err := p.Fit(ctx, img, dets[best])
+		f, err := p.Fit(ctx, img, dets[face.Largest(dets)])
 		if err != nil {
 			return Extracted{}, err
 		}

@@ -39,6 +39,18 @@ type Detection struct {
 	Keypoints [6]Point
 }
 
+// Largest is the index of the detection with the largest box (the first of
+// equals); dets must not be empty.
+func Largest(dets []Detection) int {
+	best := 0
+	for i, d := range dets {
+		if (d.X2-d.X1)*(d.Y2-d.Y1) > (dets[best].X2-dets[best].X1)*(dets[best].Y2-dets[best].Y1) {
+			best = i
+		}
+	}
+	return best
+}
+
 // Face is a detection with its mesh, fda points and head pose.
 type Face struct {
 	Detection

@@ -21,13 +21,7 @@ func LargestFace(ctx context.Context, p *face.Pipeline, e *Embedder, img gocv.Ma
 	if len(dets) == 0 {
 		return nil, nil
 	}
-	best := 0
-	for i, d := range dets {
-		if (d.X2-d.X1)*(d.Y2-d.Y1) > (dets[best].X2-dets[best].X1)*(dets[best].Y2-dets[best].Y1) {
-			best = i
-		}
-	}
-	f, err := p.Fit(ctx, img, dets[best])
+	f, err := p.Fit(ctx, img, dets[face.Largest(dets)])
 	if err != nil {
 		return nil, err
 	}
