@@ -17,6 +17,7 @@ import (
 
 	"imageapid/estimators"
 	"imageapid/estimators/facetemplate"
+	"imageapid/internal/detail"
 )
 
 // Prefix is where the session routes live.
@@ -58,9 +59,9 @@ func (rt *routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 2 && parts[1] == "events" && r.Method == http.MethodGet:
 		rt.events(w, r, parts[0])
 	case len(parts) <= 2 && (len(parts) < 2 || parts[1] == "frames" || parts[1] == "events"):
-		writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		detail.Write(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 	default:
-		writeDetail(w, http.StatusNotFound, "Not Found")
+		detail.Write(w, http.StatusNotFound, "Not Found")
 	}
 }
 
@@ -83,7 +84,7 @@ func (rt *routes) create(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&body); err != nil {
-			writeDetail(w, http.StatusBadRequest, "Invalid session request: "+jsonProblem(err))
+			detail.Write(w, http.StatusBadRequest, "Invalid session request: "+detail.JSONProblem(err))
 			return
 		}
 	}
@@ -93,7 +94,7 @@ func (rt *routes) create(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.TimeoutS != nil {
 		if *body.TimeoutS <= 0 {
-			writeDetail(w, http.StatusBadRequest, "timeout_s must be positive")
+			detail.Write(w, http.StatusBadRequest, "timeout_s must be positive")
 			return
 		}
 		req.Timeout = time.Duration(*body.TimeoutS * float64(time.Second))
@@ -160,7 +161,7 @@ func (rt *routes) frame(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if v.Source != "frames" {
-		writeDetail(w, http.StatusConflict, fmt.Sprintf("session %s reads its frames from %s; it takes none over HTTP", id, v.Source))
+		detail.Write(w, http.StatusConflict, fmt.Sprintf("session %s reads its frames from %s; it takes none over HTTP", id, v.Source))
 		return
 	}
 	data, tMS, err := rt.readFrame(w, r)
@@ -235,7 +236,7 @@ func (rt *routes) readFrame(w http.ResponseWriter, r *http.Request) ([]byte, int
 			TMS   *float64 `json:"t_ms"`
 		}
 		if err := json.Unmarshal(raw, &f); err != nil {
-			return nil, 0, fmt.Errorf("%w: invalid frame: %s", ErrBadInput, jsonProblem(err))
+			return nil, 0, fmt.Errorf("%w: invalid frame: %s", ErrBadInput, detail.JSONProblem(err))
 		}
 		if f.Image == nil {
 			return nil, 0, fmt.Errorf("%w: field $image is required", ErrBadInput)
@@ -335,31 +336,10 @@ func reply(w http.ResponseWriter, status int, v any, err error) {
 		case errors.Is(err, context.DeadlineExceeded):
 			code, msg = http.StatusServiceUnavailable, "The frame could not be analysed in time"
 		}
-		writeDetail(w, code, msg)
+		detail.Write(w, code, msg)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
-}
-
-func writeDetail(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"detail": msg})
-}
-
-// jsonProblem words a JSON decoding error without echoing the body.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %s must be %s", te.Field, te.Type)
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return strings.TrimPrefix(err.Error(), "json: ")
-	}
-	return "the body is not a JSON object"
 }

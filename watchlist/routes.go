@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"imageapid/estimators"
+	"imageapid/internal/detail"
 )
 
 // Prefix is where the watchlist routes live.
@@ -357,7 +358,7 @@ func (rt *routes) readProbe(w http.ResponseWriter, r *http.Request) (probe, erro
 			Limit    *int    `json:"limit"`
 		}
 		if err := json.Unmarshal(raw, &f); err != nil {
-			return pr, fmt.Errorf("%w: %s", ErrBadInput, jsonProblem(err))
+			return pr, fmt.Errorf("%w: %s", ErrBadInput, detail.JSONProblem(err))
 		}
 		if (f.Image == nil) == (f.Template == nil) {
 			return pr, fmt.Errorf("%w: send one of $image or $template (base64), or a multipart part \"image\"", ErrBadInput)
@@ -408,7 +409,7 @@ func (rt *routes) readJSONLimit(w http.ResponseWriter, r *http.Request, v any, l
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %s", ErrBadInput, jsonProblem(err))
+		return fmt.Errorf("%w: %s", ErrBadInput, detail.JSONProblem(err))
 	}
 	return nil
 }
@@ -434,31 +435,10 @@ func reply(w http.ResponseWriter, status int, v any, err error) {
 		if msg2, ok := estimators.IsInputError(err); ok && code == http.StatusInternalServerError {
 			code, msg = http.StatusBadRequest, msg2
 		}
-		writeDetail(w, code, msg)
+		detail.Write(w, code, msg)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
-}
-
-func writeDetail(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"detail": msg})
-}
-
-// jsonProblem words a JSON decoding error without echoing the body.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %s must be %s", te.Field, te.Type)
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return strings.TrimPrefix(err.Error(), "json: ")
-	}
-	return "the body is not a JSON object"
 }
