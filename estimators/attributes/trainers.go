@@ -145,16 +145,7 @@ var foldACER = binarySelection{
 			if err != nil {
 				return 0, err
 			}
-			for i, x := range xte {
-				c := 0
-				if yte[i] {
-					c = 1
-				}
-				total[c]++
-				if (h.Eval(x)[0] >= 0.5) != yte[i] {
-					errs[c]++
-				}
-			}
+			countErrors(h, xte, yte, &errs, &total)
 		}
 		return (errs[0]/math.Max(1, total[0]) + errs[1]/math.Max(1, total[1])) / 2, nil
 	},
@@ -195,16 +186,7 @@ var sourceACER = binarySelection{
 			}
 			h := &Head{Kind: KindLogistic, Weights: W, Bias: B}
 			var errs, total [2]float64 // [negative, positive]
-			for i, x := range xte {
-				c := 0
-				if yte[i] {
-					c = 1
-				}
-				total[c]++
-				if (h.Eval(x)[0] >= 0.5) != yte[i] {
-					errs[c]++
-				}
-			}
+			countErrors(h, xte, yte, &errs, &total)
 			// A source with one class only is scored on that class.
 			switch {
 			case total[0] == 0:
@@ -217,6 +199,21 @@ var sourceACER = binarySelection{
 		}
 		return sum / float64(len(groups)), nil
 	},
+}
+
+// countErrors adds, per class ([negative, positive]), the samples and the
+// ones h gets wrong at 0.5.
+func countErrors(h *Head, x [][]float32, y []bool, errs, total *[2]float64) {
+	for i, v := range x {
+		c := 0
+		if y[i] {
+			c = 1
+		}
+		total[c]++
+		if (h.Eval(v)[0] >= 0.5) != y[i] {
+			errs[c]++
+		}
+	}
 }
 
 func fitBinary(x [][]float32, y []bool, lam float64) (*Head, error) {
