@@ -2,15 +2,14 @@ package watchlist
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"imageapid/estimators"
+	"imageapid/estimators/attributes"
 	"imageapid/estimators/facetemplate"
 )
 
@@ -54,24 +53,13 @@ func (r IdentificationResult) String() string {
 // photo paths by identity, in path order; every keep-th identity (in name
 // order) is kept, so a test can sample.
 func CorpusPhotos(corpus string, keep int) (map[string][]string, error) {
-	b, err := os.ReadFile(filepath.Join(corpus, "manifest.json"))
+	files, err := attributes.ReadCorpus(corpus, "identities/")
 	if err != nil {
-		return nil, fmt.Errorf("identification corpus: %w", err)
-	}
-	var m struct {
-		Files []struct {
-			Path   string `json:"path"`
-			Labels struct {
-				Identity string `json:"identity"`
-			} `json:"labels"`
-		} `json:"files"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("identification corpus manifest: %w", err)
+		return nil, fmt.Errorf("identification %w", err)
 	}
 	all := map[string][]string{}
-	for _, f := range m.Files {
-		if strings.HasPrefix(f.Path, "identities/") && f.Labels.Identity != "" {
+	for _, f := range files {
+		if f.Labels.Identity != "" {
 			all[f.Labels.Identity] = append(all[f.Labels.Identity], filepath.Join(corpus, f.Path))
 		}
 	}
