@@ -70,12 +70,14 @@ train: deps models
 
 # Print the estimators' figures on ../shared/testdata, the liveness services
 # per source on corpus/liveness2 (sources the shipped liveness heads were not
-# fitted on), the kiosk sessions' decisions on ../shared/kiosk, identification
+# fitted on), the sessions' passive head per held-out corpus source (and the
+# passive_threshold read from it), the kiosk sessions' decisions on ../shared/kiosk, identification
 # on corpus/identities and the people trackers' MOT metrics on
 # ../shared/tracking (evaluation only).
 eval: deps models
 	go run ./estimators/cmd/eval --data ../shared/testdata
 	go run ./estimators/cmd/eval --data ../shared/corpus/liveness2 --tasks attributes
+	go run ./estimators/cmd/heads passive-threshold --corpus ../shared/corpus
 	go run ./sessions/cmd/kioskeval --kiosk ../shared/kiosk
 	go run ./watchlist/cmd/identeval --corpus ../shared/corpus
 	go run ./camera/cmd/moteval --data ../shared/tracking --every 1,4

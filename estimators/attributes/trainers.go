@@ -160,33 +160,14 @@ var sourceACER = binarySelection{
 	metric:  "mean ACER at 0.5 over sources, each held out in turn, sources weighted alike (feature set and lambda chosen on it, then refitted on all samples)",
 	weights: func(l labelled, y []bool) []float64 { return balanceBySource(y, l.group) },
 	score: func(l labelled, y []bool, lam float64) (float64, error) {
-		var groups []string
-		seen := map[string]bool{}
-		for _, g := range l.group {
-			if !seen[g] {
-				seen[g] = true
-				groups = append(groups, g)
-			}
-		}
-		if len(groups) < 2 {
-			return 0, fmt.Errorf("leave-one-source-out needs two sources, have %d", len(groups))
+		held, err := heldOutBySource(l, y, lam)
+		if err != nil {
+			return 0, err
 		}
 		var sum float64
-		for _, g := range groups {
-			held := make([]bool, len(l.group))
-			for i := range held {
-				held[i] = l.group[i] == g
-			}
-			xtr, xte := split(l.x, held)
-			ytr, yte := split(y, held)
-			gtr, _ := split(l.group, held)
-			W, B, _, err := FitLogistic(xtr, ytr, balanceBySource(ytr, gtr), lam)
-			if err != nil {
-				return 0, err
-			}
-			h := &Head{Kind: KindLogistic, Weights: W, Bias: B}
+		for _, g := range held {
 			var errs, total [2]float64 // [negative, positive]
-			countErrors(h, xte, yte, &errs, &total)
+			tallyErrors(g.Probability, g.Real, &errs, &total)
 			// A source with one class only is scored on that class.
 			switch {
 			case total[0] == 0:
@@ -197,20 +178,88 @@ var sourceACER = binarySelection{
 				sum += (errs[0]/total[0] + errs[1]/total[1]) / 2
 			}
 		}
-		return sum / float64(len(groups)), nil
+		return sum / float64(len(held)), nil
 	},
+}
+
+// SourceScores are one source's samples scored by a head fitted on every
+// other source: each sample's probability of the positive class and its label.
+type SourceScores struct {
+	Source      string
+	Probability []float64
+	Real        []bool
+}
+
+// heldOutBySource fits a logistic head at lam on all sources but one, in
+// turn (sources weighted alike), and scores the one left out; sources come
+// in the order they first appear.
+func heldOutBySource(l labelled, y []bool, lam float64) ([]SourceScores, error) {
+	var groups []string
+	seen := map[string]bool{}
+	for _, g := range l.group {
+		if !seen[g] {
+			seen[g] = true
+			groups = append(groups, g)
+		}
+	}
+	if len(groups) < 2 {
+		return nil, fmt.Errorf("leave-one-source-out needs two sources, have %d", len(groups))
+	}
+	out := make([]SourceScores, 0, len(groups))
+	for _, g := range groups {
+		held := make([]bool, len(l.group))
+		for i := range held {
+			held[i] = l.group[i] == g
+		}
+		xtr, xte := split(l.x, held)
+		ytr, yte := split(y, held)
+		gtr, _ := split(l.group, held)
+		W, B, _, err := FitLogistic(xtr, ytr, balanceBySource(ytr, gtr), lam)
+		if err != nil {
+			return nil, err
+		}
+		h := &Head{Kind: KindLogistic, Weights: W, Bias: B}
+		s := SourceScores{Source: g, Real: yte}
+		for _, x := range xte {
+			s.Probability = append(s.Probability, h.Eval(x)[0])
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// SessionLivenessHeldOut scores every liveness sample with the session
+// head's feature set and penalty (as head records them) fitted without the
+// sample's source: what the head does on a camera it has never seen.
+func SessionLivenessHeldOut(samples []Extracted, head *Head) ([]SourceScores, error) {
+	l, idx := collect(samples, head.Features, func(f *CorpusFile) bool { return f.Labels.Liveness != "" })
+	y := make([]bool, len(idx))
+	for i, k := range idx {
+		y[i] = samples[k].File.Labels.Liveness == "REAL"
+	}
+	return heldOutBySource(l, y, head.Fit.Lambda)
 }
 
 // countErrors adds, per class ([negative, positive]), the samples and the
 // ones h gets wrong at 0.5.
 func countErrors(h *Head, x [][]float32, y []bool, errs, total *[2]float64) {
+	p := make([]float64, len(x))
 	for i, v := range x {
+		p[i] = h.Eval(v)[0]
+	}
+	tallyErrors(p, y, errs, total)
+}
+
+// tallyErrors adds, per class, the samples and the ones whose probability
+// p of the positive class is on the wrong side of 0.5.
+func tallyErrors(p []float64, y []bool, errs, total *[2]float64) {
+	for i := range p {
 		c := 0
 		if y[i] {
 			c = 1
 		}
 		total[c]++
-		if (h.Eval(v)[0] >= 0.5) != y[i] {
+		if (p[i] >= 0.5) != y[i] {
 			errs[c]++
 		}
 	}

@@ -4,6 +4,7 @@
 //	heads train [-corpus ../shared/corpus] [-out models/heads] [-heads mask,gender,age,emotion]
 //	heads build [-heads-dir models/heads] [-models models] [-update]
 //	heads compare [-corpus ../shared/corpus]   compiled networks on the held-out split
+//	heads passive-threshold [-corpus ../shared/corpus]   the sessions' passive_threshold
 //
 // train is deterministic (fixed seed, single goroutine): the same corpus and
 // models give the same bytes. build writes head_<name>.tflite for every
@@ -61,6 +62,8 @@ func main() {
 		err = build(*headsDir, *modelDir, *update)
 	case "compare":
 		err = compare(ctx, *corpus, *modelDir, []float64{1, 0.9, 0.8})
+	case "passive-threshold":
+		err = passiveThreshold(ctx, *corpus, *headsDir, *modelDir, *cache)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
