@@ -3,6 +3,8 @@ package sessions
 import (
 	"math"
 	"time"
+
+	"imageapid/estimators/face"
 )
 
 // Challenge codes. Directions are the person's own, measured on the
@@ -59,6 +61,9 @@ const (
 // baseline is the person's frontal face, from the first step.
 type baseline struct {
 	yaw, pitch, eyeOpen, mouthWidth float64
+	// depth are the depth points of the baseline frame nearest the median
+	// yaw: what a turned face is compared with.
+	depth []face.Point
 }
 
 // challengeState follows one challenge from the moment it is asked.

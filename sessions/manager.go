@@ -17,6 +17,7 @@ package sessions
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -130,6 +131,9 @@ type Request struct {
 	Timeout       time.Duration
 	// Reference is the unit template vector to verify against, if any.
 	Reference []float32
+	// BestShot keeps a JPEG crop of the best frame's face, in memory, for
+	// GET only (never in events or MQTT), until the session is forgotten.
+	BestShot bool
 }
 
 // Created is a new session's description.
@@ -195,7 +199,7 @@ func (m *Manager) Create(req Request) (Created, error) {
 	s := &session{
 		id: id, source: req.Source, challenges: append([]string{}, challenges...),
 		created: now, expires: now.Add(timeout + expiryGrace), timeout: timeout,
-		reference: req.Reference, status: Waiting,
+		reference: req.Reference, status: Waiting, wantBestShot: req.BestShot,
 	}
 	s.guidance = Guidance{Status: Waiting, Steps: s.steps(), Instruction: instruction("look_straight")}
 	m.mu.Lock()
@@ -321,6 +325,12 @@ func (m *Manager) Frame(ctx context.Context, id string, img gocv.Mat, tMS int64)
 		}
 	}
 	g := s.frame(&m.cfg, obs, t, m.analyzer.Calibration())
+	if s.wantBestShot && s.ev.bestChanged && obs.Face != nil {
+		// A crop that fails to encode leaves the previous one.
+		if b, err := faceCrop(img, obs.Face.Box); err == nil {
+			s.bestShot = b
+		}
+	}
 	finished := s.status.Finished()
 	m.broadcastLocked(e, g)
 	e.mu.Unlock()
@@ -338,6 +348,9 @@ type View struct {
 	Instruction Instruction `json:"instruction"`
 	Progress    float64     `json:"progress"`
 	Result      *Result     `json:"result,omitempty"`
+	// BestShot is the best frame's face as a base64 JPEG, when the session
+	// asked for it.
+	BestShot string `json:"best_shot,omitempty"`
 }
 
 // Get returns a session's state.
@@ -356,6 +369,7 @@ func viewOf(s *session) View {
 	return View{
 		Created: Created{ID: s.id, Status: s.status, Source: s.source, Challenges: s.challenges, ExpiresAt: s.expires.UTC()},
 		Step:    g.Step, Steps: s.steps(), Instruction: g.Instruction, Progress: g.Progress, Result: s.result,
+		BestShot: base64.StdEncoding.EncodeToString(s.bestShot),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"imageapid/estimators"
 	"imageapid/estimators/attributes"
 	"imageapid/estimators/body"
 	"imageapid/estimators/face"
@@ -61,6 +62,10 @@ type FaceFigures struct {
 	Bezel         bool
 	// Embedding is the face's unit-length template vector, when computed.
 	Embedding []float32
+	// Depth are the mesh points the depth check compares (depth.go) and
+	// IOD the distance between the eye centres, in pixels.
+	Depth []face.Point
+	IOD   float64
 }
 
 // Analyzer turns frames into Observations with the daemon's models. It is
@@ -145,6 +150,7 @@ func (a *Analyzer) Observe(ctx context.Context, img gocv.Mat, what What) (Observ
 		Device:   -1,
 	}
 	meshFigures(ff, f.Mesh)
+	ff.Depth, ff.IOD, _ = DepthPoints(f.Mesh)
 	ff.Sharpness, ff.Brightness = faceTexture(img, f.Detection)
 	if what.Passive && a.liveness != nil {
 		loc := attributes.Located{Face: f, Source: attributes.Detected}
@@ -341,4 +347,26 @@ func unit(v []float32) []float32 {
 		out[i] = float32(float64(x) / n)
 	}
 	return out
+}
+
+// bestShotSide is the longest side of a best-shot crop, in pixels.
+const bestShotSide = 256
+
+// faceCrop returns a JPEG of the face box (normalized to the frame) with a
+// quarter of its size as margin on every side, at most bestShotSide wide.
+func faceCrop(img gocv.Mat, box [4]float64) ([]byte, error) {
+	w, h := float64(img.Cols()), float64(img.Rows())
+	mx, my := (box[2]-box[0])*w/4, (box[3]-box[1])*h/4
+	r := image.Rect(int(box[0]*w-mx), int(box[1]*h-my), int(math.Ceil(box[2]*w+mx)), int(math.Ceil(box[3]*h+my))).
+		Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	if r.Dx() < 8 || r.Dy() < 8 {
+		return nil, fmt.Errorf("face crop %v is too small", r)
+	}
+	roi := img.Region(r)
+	defer roi.Close()
+	k := math.Min(1, float64(bestShotSide)/float64(max(r.Dx(), r.Dy())))
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(roi, &small, image.Pt(max(1, int(float64(r.Dx())*k)), max(1, int(float64(r.Dy())*k))), 0, 0, gocv.InterpolationArea)
+	return estimators.EncodeJPEG(small, 90)
 }

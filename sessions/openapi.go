@@ -26,11 +26,12 @@ func OpenAPIPaths() map[string]any {
 				"challenges": map[string]any{"type": "array", "items": codes, "description": "omitted: drawn at random"},
 				"timeout_s":  map[string]any{"type": "number"},
 				"reference":  map[string]any{"type": "object", "description": "{\"$template\": base64} or {\"$image\": base64}"},
+				"best_shot":  map[string]any{"type": "boolean", "description": "keep a JPEG crop of the best frame's face for GET (in memory only)"},
 			}),
 			"responses": with(errs("400", "413", "429"), "201", "{id, status, source, challenges, expires_at}"),
 		}},
 		Prefix + "/{id}": map[string]any{
-			"get":    map[string]any{"summary": "A session's state and, once finished, its result", "parameters": id, "responses": with(errs("404"), "200", "the session")},
+			"get":    map[string]any{"summary": "A session's state and, once finished, its result", "parameters": id, "responses": with(errs("404"), "200", "the session (with best_shot, base64 JPEG, when asked)")},
 			"delete": map[string]any{"summary": "Cancel a session", "parameters": id, "responses": with(errs("404"), "200", "the session")},
 		},
 		Prefix + "/{id}/frames": map[string]any{"post": map[string]any{

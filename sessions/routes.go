@@ -71,6 +71,8 @@ type createBody struct {
 	Challenges *[]string        `json:"challenges"`
 	TimeoutS   *float64         `json:"timeout_s"`
 	Reference  *json.RawMessage `json:"reference"`
+	// BestShot asks to keep a crop of the best frame's face for GET.
+	BestShot bool `json:"best_shot"`
 }
 
 func (rt *routes) create(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +90,7 @@ func (rt *routes) create(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	req := Request{Source: body.Source}
+	req := Request{Source: body.Source, BestShot: body.BestShot}
 	if body.Challenges != nil {
 		req.Challenges, req.ChallengesSet = *body.Challenges, true
 	}

@@ -91,9 +91,13 @@ type evidence struct {
 	// eyeMin and eyeMax bound the eye aperture seen: a blink changes it as
 	// no picture can.
 	eyeMin, eyeMax float64
-	// best is the judged frame most worth verifying.
+	// depth holds the planar residuals of the frames turned from the baseline.
+	depth []float64
+	// best is the judged frame most worth verifying; bestChanged says the
+	// last frame became it.
 	best        []float32
 	bestQuality float64
+	bestChanged bool
 }
 
 // session is one liveness session's state. Its methods are called with
@@ -124,6 +128,10 @@ type session struct {
 	finished time.Time
 	lastEmb  time.Duration
 	lastDev  time.Duration
+	// wantBestShot says the client asked for the best frame's face crop,
+	// bestShot holds it (JPEG).
+	wantBestShot bool
+	bestShot     []byte
 }
 
 // Timing of the costlier figures and of the first step.
@@ -171,6 +179,7 @@ func (s *session) frame(cfg *Config, obs Observation, t time.Duration, cal *face
 	}
 	s.last = t
 	s.ev.frames++
+	s.ev.bestChanged = false
 	if s.size != [2]int{obs.Width, obs.Height} {
 		s.breakTrack(fmt.Sprintf("frame size changed from %dx%d to %dx%d", s.size[0], s.size[1], obs.Width, obs.Height))
 		s.size = [2]int{obs.Width, obs.Height}
@@ -194,6 +203,7 @@ func (s *session) frame(cfg *Config, obs Observation, t time.Duration, cal *face
 	if math.Abs(f.Yaw-s.base.yaw) < judgedYaw {
 		s.judge(f)
 	}
+	s.readDepth(f)
 	g.Instruction = s.advance(f, t)
 	return s.finishFrame(cfg, g, t, cal)
 }
@@ -248,7 +258,7 @@ func (s *session) judge(f *FaceFigures) {
 		}
 		q := frontalness(f, s.base) * math.Min(1, f.WidthPx/160)
 		if s.ev.best == nil || q > s.ev.bestQuality {
-			s.ev.best, s.ev.bestQuality = f.Embedding, q
+			s.ev.best, s.ev.bestQuality, s.ev.bestChanged = f.Embedding, q, true
 		}
 	}
 	if f.EyeOpen > 0 {
@@ -268,6 +278,16 @@ func (s *session) judge(f *FaceFigures) {
 			d := math.Hypot(lm[i][0]-s.ev.firstLandmarks[i][0], lm[i][1]-s.ev.firstLandmarks[i][1])
 			s.ev.maxMotion = math.Max(s.ev.maxMotion, d)
 		}
+	}
+}
+
+// readDepth adds a turned frame's planar residual against the baseline.
+func (s *session) readDepth(f *FaceFigures) {
+	if s.base.depth == nil || f.Depth == nil || math.Abs(f.Yaw-s.base.yaw) < depthMinYaw {
+		return
+	}
+	if r, ok := PlanarResidual(s.base.depth, f.Depth, f.IOD); ok {
+		s.ev.depth = append(s.ev.depth, r)
 	}
 }
 
@@ -317,6 +337,8 @@ func (s *session) finishFrame(cfg *Config, g Guidance, t time.Duration, cal *fac
 		s.decide(cfg, cal, Expired, fmt.Sprintf("the session took longer than %v", s.timeout))
 	case s.deviceSeen(cfg):
 		s.decide(cfg, cal, Failed, deviceReason(s.ev.deviceClass))
+	case s.bezelSeen():
+		s.decide(cfg, cal, Failed, bezelReason)
 	case s.step > len(s.challenges) && s.readyToDecide(cfg):
 		s.decide(cfg, cal, "", "")
 	case s.ev.frames >= cfg.MaxFrames:
@@ -338,6 +360,14 @@ func (s *session) deviceSeen(cfg *Config) bool {
 	return s.ev.deviceBest >= cfg.DeviceSureScore ||
 		(s.ev.deviceHits >= 2 && 2*s.ev.deviceHits >= s.ev.deviceChecks)
 }
+
+// bezelSeen says straight edges framed the face in two checks and in more
+// than half of them.
+func (s *session) bezelSeen() bool {
+	return s.ev.bezelHits >= 2 && 2*s.ev.bezelHits > s.ev.deviceChecks
+}
+
+const bezelReason = "the face was framed by the edges of a screen or picture"
 
 func (s *session) readyToDecide(cfg *Config) bool {
 	return len(s.ev.passive) >= cfg.MinPassiveFrames && s.ev.embeddings > 0 && s.ev.deviceChecks > 0 &&
@@ -406,10 +436,10 @@ func (s *session) decide(cfg *Config, cal *facetemplate.Calibration, status Stat
 
 	// The straight edges of a phone, screen or photo around the face, in
 	// most of the frames checked.
-	bezelOK := 2*s.ev.bezelHits <= s.ev.deviceChecks
+	bezelOK := !s.bezelSeen()
 	checks["bezel"] = map[string]any{"passed": bezelOK, "checks": s.ev.deviceChecks, "hits": s.ev.bezelHits}
 	if !bezelOK {
-		fail("the face was framed by the edges of a screen or picture")
+		fail(bezelReason)
 	}
 
 	// The same face throughout.
@@ -429,6 +459,18 @@ func (s *session) decide(cfg *Config, cal *facetemplate.Calibration, status Stat
 		} else {
 			fail("the face changed during the session")
 		}
+	}
+
+	// A turned picture moves as a plane, a turned head does not.
+	depthOK, depthMed := true, 0.0
+	if len(s.ev.depth) >= depthMinFrames {
+		depthMed = median(s.ev.depth)
+		depthOK = cfg.DepthMinResidual == 0 || depthMed >= cfg.DepthMinResidual
+	}
+	checks["depth"] = map[string]any{"passed": depthOK, "turned_frames": len(s.ev.depth),
+		"median_residual": round3(depthMed), "min_residual": cfg.DepthMinResidual, "enforced": cfg.DepthMinResidual > 0}
+	if !depthOK {
+		fail("the face turned as a flat picture does")
 	}
 
 	// A still picture never moves: neither the face's shape nor its eyes.
@@ -521,6 +563,16 @@ func logit(p float64) float64 {
 	return math.Log(p / (1 - p))
 }
 
+// median is the middle value of v (the upper one of an even count).
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	c := append([]float64(nil), v...)
+	sort.Float64s(c)
+	return c[len(c)/2]
+}
+
 func mean(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
@@ -564,11 +616,19 @@ func medianBaseline(fs []FaceFigures) baseline {
 		for i, f := range fs {
 			v[i] = get(f)
 		}
-		sort.Float64s(v)
-		return v[len(v)/2]
+		return median(v)
+	}
+	yaw := med(func(f FaceFigures) float64 { return f.Yaw })
+	var depth []face.Point
+	nearest := math.Inf(1)
+	for _, f := range fs {
+		if d := math.Abs(f.Yaw - yaw); f.Depth != nil && d < nearest {
+			depth, nearest = f.Depth, d
+		}
 	}
 	return baseline{
-		yaw:        med(func(f FaceFigures) float64 { return f.Yaw }),
+		depth:      depth,
+		yaw:        yaw,
 		pitch:      med(func(f FaceFigures) float64 { return f.Pitch }),
 		eyeOpen:    med(func(f FaceFigures) float64 { return f.EyeOpen }),
 		mouthWidth: med(func(f FaceFigures) float64 { return f.MouthWidth }),

@@ -87,8 +87,8 @@ func run(kiosk, manifest, dir string, every int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("| clip | kind | challenges | decision | reason | passive p(real) | decided at (s) | after the last step (s) | frames | frames/s |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| clip | kind | challenges | decision | reason | passive p(real) | depth residual | decided at (s) | after the last step (s) | frames | frames/s |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, c := range m.Clips {
 		for _, ch := range runs[c.File] {
 			if err := runClip(mgr, filepath.Join(kiosk, c.File), c.File, c.Kind, ch, every); err != nil {
@@ -141,12 +141,15 @@ func runClip(mgr *sessions.Manager, path, name, kind string, challenges []string
 			break
 		}
 	}
-	decision, reason, p, at, latency := string(g.Status), "", "", "-", "-"
+	decision, reason, p, at, latency, depth := string(g.Status), "", "", "-", "-", "-"
 	if g.Result != nil {
 		decision += " " + g.Result.Liveness.Value
 		reason = g.Result.Reason
 		if pc, ok := g.Result.Checks["passive"].(map[string]any); ok {
 			p = fmt.Sprint(pc["probability_real"])
+		}
+		if dc, ok := g.Result.Checks["depth"].(map[string]any); ok && dc["turned_frames"] != 0 {
+			depth = fmt.Sprintf("%v (%v frames)", dc["median_residual"], dc["turned_frames"])
 		}
 		at = fmt.Sprintf("%.1f", float64(g.Result.DurationMS)/1000)
 		if doneMS >= 0 {
@@ -156,7 +159,7 @@ func runClip(mgr *sessions.Manager, path, name, kind string, challenges []string
 		mgr.Cancel(ctx, created.ID)
 		reason = "clip ended before a decision"
 	}
-	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %d | %.1f |\n", name, kind, "["+strings.Join(challenges, ", ")+"]",
-		decision, reason, p, at, latency, frames, float64(frames)/busy.Seconds())
+	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.1f |\n", name, kind, "["+strings.Join(challenges, ", ")+"]",
+		decision, reason, p, depth, at, latency, frames, float64(frames)/busy.Seconds())
 	return nil
 }
