@@ -14,7 +14,7 @@ deps:
 
 models: deps
 	go run ./models/cmd/modelfetch -manifest models/manifest.json -out models/build
-	go run ./estimators/cmd/heads build
+	go run ./fitting/cmd/heads build
 
 # calibrate rewrites the committed int8 activation ranges (models/calibration/int8)
 # from the face pipeline's aligned crops of ../shared/corpus photos, then
@@ -65,8 +65,8 @@ calibrate-verify: deps models
 # Re-fit the attribute heads (models/heads/*.json) on ../shared/corpus, deterministically,
 # and rewrite their manifest entries (commit both).
 train: deps models
-	go run ./estimators/cmd/heads train --corpus ../shared/corpus
-	go run ./estimators/cmd/heads build -update
+	go run ./fitting/cmd/heads train --corpus ../shared/corpus
+	go run ./fitting/cmd/heads build -update
 
 # Print the estimators' figures on ../shared/testdata, the liveness services
 # per source on corpus/liveness2 (sources the shipped liveness heads were not
@@ -77,7 +77,7 @@ train: deps models
 eval: deps models
 	go run ./estimators/cmd/eval --data ../shared/testdata
 	go run ./estimators/cmd/eval --data ../shared/corpus/liveness2 --tasks attributes
-	go run ./estimators/cmd/heads passive-threshold --corpus ../shared/corpus
+	go run ./fitting/cmd/heads passive-threshold --corpus ../shared/corpus
 	go run ./sessions/cmd/kioskeval --kiosk ../shared/kiosk
 	go run ./watchlist/cmd/identeval --corpus ../shared/corpus
 	go run ./camera/cmd/moteval --data ../shared/tracking --every 1,4

@@ -35,7 +35,7 @@ type Config struct {
 	// liveness needs over a session's frames. The head's level moves with
 	// the camera, so the default is the highest step under which no corpus
 	// source's live people fall when the head is fitted without them
-	// (`go run ./estimators/cmd/heads passive-threshold`): passive
+	// (`go run ./fitting/cmd/heads passive-threshold`): passive
 	// liveness alone fails only faces no live camera of the corpus gives.
 	PassiveThreshold float64 `yaml:"passive_threshold"`
 	// MinPassiveFrames is how many judged frames a decision needs, and

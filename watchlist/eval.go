@@ -9,8 +9,8 @@ import (
 	"sort"
 
 	"imageapid/estimators"
-	"imageapid/estimators/attributes"
 	"imageapid/estimators/facetemplate"
+	"imageapid/fitting/corpus"
 )
 
 // IdentificationResult is 1:N identification measured on a corpus.
@@ -49,18 +49,18 @@ func (r IdentificationResult) String() string {
 		r.DefaultThreshold, r.DefaultFNIR, r.DefaultFPIR)
 }
 
-// CorpusPhotos reads identities/ of a corpus folder's manifest.json:
+// CorpusPhotos reads identities/ of the corpus folder dir (its manifest.json):
 // photo paths by identity, in path order; every keep-th identity (in name
 // order) is kept, so a test can sample.
-func CorpusPhotos(corpus string, keep int) (map[string][]string, error) {
-	files, err := attributes.ReadCorpus(corpus, "identities/")
+func CorpusPhotos(dir string, keep int) (map[string][]string, error) {
+	files, err := corpus.ReadCorpus(dir, "identities/")
 	if err != nil {
 		return nil, fmt.Errorf("identification %w", err)
 	}
 	all := map[string][]string{}
 	for _, f := range files {
 		if f.Labels.Identity != "" {
-			all[f.Labels.Identity] = append(all[f.Labels.Identity], filepath.Join(corpus, f.Path))
+			all[f.Labels.Identity] = append(all[f.Labels.Identity], filepath.Join(dir, f.Path))
 		}
 	}
 	names := make([]string, 0, len(all))

@@ -274,12 +274,14 @@ func (h *Head) Eval(x []float32) []float64 {
 	case KindLogistic:
 		out[0] = 1 / (1 + math.Exp(-out[0]))
 	case KindSoftmax:
-		softmaxInPlace(out)
+		SoftmaxInPlace(out)
 	}
 	return out
 }
 
-func softmaxInPlace(v []float64) {
+// SoftmaxInPlace turns the logits v into probabilities, as a softmax head
+// does when it serves (fitting computes the same).
+func SoftmaxInPlace(v []float64) {
 	m := math.Inf(-1)
 	for _, x := range v {
 		m = math.Max(m, x)

@@ -1,10 +1,18 @@
-package attributes
+// Package headfit fits the attribute and liveness heads (mask, gender, age,
+// emotion, the liveness heads) on features extracted from ../shared/corpus,
+// deterministically, and selects each head's features and penalty by
+// held-out people or sources. The heads it writes (models/heads/*.json) are
+// served by estimators/attributes; nothing the daemon runs imports this
+// package.
+package headfit
 
 import (
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
+
+	"imageapid/estimators/attributes"
 )
 
 // Training is deterministic: the same samples in the same order give the
@@ -313,7 +321,7 @@ func FitSoftmax(X [][]float32, y []int, classes int, sw []float64, lambda float6
 				}
 				p[k] = s
 			}
-			softmaxInPlace(p)
+			attributes.SoftmaxInPlace(p)
 			c := weight(r) / wsum
 			for k := 0; k < K; k++ {
 				e := p[k]

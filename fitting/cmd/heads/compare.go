@@ -10,13 +10,15 @@ import (
 
 	"imageapid/estimators/attributes"
 	"imageapid/estimators/face"
+	"imageapid/fitting/corpus"
+	"imageapid/fitting/headfit"
 )
 
 // compare measures the compiled attribute networks against the heads on the
 // held-out split of the corpus (model selection; never testdata): emotion
 // accuracy on faces/, age MAE and gender accuracy on ages/, liveness
 // accuracy on liveness/.
-func compare(ctx context.Context, corpus, modelDir string, zooms []float64) error {
+func compare(ctx context.Context, corpusDir, modelDir string, zooms []float64) error {
 	rt, err := runtime(modelDir)
 	if err != nil {
 		return err
@@ -30,11 +32,11 @@ func compare(ctx context.Context, corpus, modelDir string, zooms []float64) erro
 		name string
 		spec attributes.NetworkSpec
 		// score returns 1 for a right answer (or the absolute error for age).
-		score func(out [][]float32, f attributes.CorpusFile) (float64, bool)
+		score func(out [][]float32, f corpus.CorpusFile) (float64, bool)
 	}
 	humanEmotion := []string{"ANGRY", "DISGUSTED", "SCARED", "HAPPY", "SAD", "SURPRISED", "NEUTRAL"}
 	evals := map[string][]netEval{
-		"faces/": {{"emotion", attributes.NetworkSpec{Model: "emotion", Gray: true, Lo: -1, Hi: 1}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
+		"faces/": {{"emotion", attributes.NetworkSpec{Model: "emotion", Gray: true, Lo: -1, Hi: 1}, func(out [][]float32, f corpus.CorpusFile) (float64, bool) {
 			best := 0
 			for i, v := range out[0] {
 				if v > out[0][best] {
@@ -44,35 +46,35 @@ func compare(ctx context.Context, corpus, modelDir string, zooms []float64) erro
 			return b2f(humanEmotion[best] == strings.ToUpper(f.Labels.Emotion)), true
 		}}},
 		"ages/": {
-			{"age", attributes.NetworkSpec{Model: "age", Lo: 0, Hi: 255}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
+			{"age", attributes.NetworkSpec{Model: "age", Lo: 0, Hi: 255}, func(out [][]float32, f corpus.CorpusFile) (float64, bool) {
 				return math.Abs(float64(out[0][0]) - float64(*f.Labels.Age)), true
 			}},
-			{"gender", attributes.NetworkSpec{Model: "gender", Gray: true, Lo: -1, Hi: 1}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
+			{"gender", attributes.NetworkSpec{Model: "gender", Gray: true, Lo: -1, Hi: 1}, func(out [][]float32, f corpus.CorpusFile) (float64, bool) {
 				female := out[0][0] > out[0][1]
 				return b2f(female == (f.Labels.Gender == "female")), true
 			}},
-			{"faceres-age", attributes.NetworkSpec{Model: "faceres", BGR: true, Lo: 0, Hi: 255}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
+			{"faceres-age", attributes.NetworkSpec{Model: "faceres", BGR: true, Lo: 0, Hi: 255}, func(out [][]float32, f corpus.CorpusFile) (float64, bool) {
 				var age float64
 				for i, v := range out[2] {
 					age += float64(i) * float64(v)
 				}
 				return math.Abs(age - float64(*f.Labels.Age)), true
 			}},
-			{"faceres-gender", attributes.NetworkSpec{Model: "faceres", BGR: true, Lo: 0, Hi: 255}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
+			{"faceres-gender", attributes.NetworkSpec{Model: "faceres", BGR: true, Lo: 0, Hi: 255}, func(out [][]float32, f corpus.CorpusFile) (float64, bool) {
 				return b2f((out[0][0] < 0.5) == (f.Labels.Gender == "female")), true
 			}},
 		},
 		"liveness/": {
-			{"antispoof", attributes.NetworkSpec{Model: "antispoof", Lo: 0, Hi: 1}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
+			{"antispoof", attributes.NetworkSpec{Model: "antispoof", Lo: 0, Hi: 1}, func(out [][]float32, f corpus.CorpusFile) (float64, bool) {
 				return b2f((out[0][0] >= 0.5) == (f.Labels.Liveness == "REAL")), true
 			}},
-			{"liveness", attributes.NetworkSpec{Model: "liveness", Lo: 0, Hi: 1}, func(out [][]float32, f attributes.CorpusFile) (float64, bool) {
+			{"liveness", attributes.NetworkSpec{Model: "liveness", Lo: 0, Hi: 1}, func(out [][]float32, f corpus.CorpusFile) (float64, bool) {
 				return b2f((out[0][0] >= 0.5) == (f.Labels.Liveness == "REAL")), true
 			}},
 		},
 	}
 	for _, folder := range []string{"faces/", "ages/", "liveness/"} {
-		files, err := attributes.ReadCorpus(corpus, folder)
+		files, err := corpus.ReadCorpus(corpusDir, folder)
 		if err != nil {
 			return err
 		}
@@ -93,10 +95,10 @@ func compare(ctx context.Context, corpus, modelDir string, zooms []float64) erro
 			}
 		}
 		for _, f := range files {
-			if !attributes.Heldout(f.Path, attributes.Seed) {
+			if !headfit.Heldout(f.Path, headfit.Seed) {
 				continue
 			}
-			raw, err := os.ReadFile(filepath.Join(corpus, f.Path))
+			raw, err := os.ReadFile(filepath.Join(corpusDir, f.Path))
 			if err != nil {
 				return err
 			}

@@ -1,10 +1,13 @@
-package attributes
+package headfit
 
 import (
 	"context"
 	"fmt"
 	"math"
 	"strings"
+
+	"imageapid/estimators/attributes"
+	"imageapid/fitting/corpus"
 )
 
 // Seed is the fixed seed of the held-back split.
@@ -20,9 +23,6 @@ const (
 	emoLicence  = "Apache-2.0 repository licence; no licence stated for the photos (internal use)"
 )
 
-// Emotions are the Image API's seven emotions in the spec's fixed order.
-var Emotions = []string{"ANGRY", "DISGUSTED", "SCARED", "HAPPY", "NEUTRAL", "SAD", "SURPRISED"}
-
 // lambdas are tried strongest first, so a tie keeps the simpler model.
 var lambdas = []float64{10000, 1000, 100, 10, 1, 0.1, 0.01}
 
@@ -34,7 +34,7 @@ type labelled struct {
 	skipped int
 }
 
-func collect(samples []Extracted, set string, keep func(*CorpusFile) bool) (labelled, []int) {
+func collect(samples []Extracted, set string, keep func(*corpus.CorpusFile) bool) (labelled, []int) {
 	var l labelled
 	var idx []int
 	for i := range samples {
@@ -218,7 +218,7 @@ func heldOutBySource(l labelled, y []bool, lam float64) ([]SourceScores, error) 
 		if err != nil {
 			return nil, err
 		}
-		h := &Head{Kind: KindLogistic, Weights: W, Bias: B}
+		h := &attributes.Head{Kind: attributes.KindLogistic, Weights: W, Bias: B}
 		s := SourceScores{Source: g, Real: yte}
 		for _, x := range xte {
 			s.Probability = append(s.Probability, h.Eval(x)[0])
@@ -231,8 +231,8 @@ func heldOutBySource(l labelled, y []bool, lam float64) ([]SourceScores, error) 
 // SessionLivenessHeldOut scores every liveness sample with the session
 // head's feature set and penalty (as head records them) fitted without the
 // sample's source: what the head does on a camera it has never seen.
-func SessionLivenessHeldOut(samples []Extracted, head *Head) ([]SourceScores, error) {
-	l, idx := collect(samples, head.Features, func(f *CorpusFile) bool { return f.Labels.Liveness != "" })
+func SessionLivenessHeldOut(samples []Extracted, head *attributes.Head) ([]SourceScores, error) {
+	l, idx := collect(samples, head.Features, func(f *corpus.CorpusFile) bool { return f.Labels.Liveness != "" })
 	y := make([]bool, len(idx))
 	for i, k := range idx {
 		y[i] = samples[k].File.Labels.Liveness == "REAL"
@@ -242,7 +242,7 @@ func SessionLivenessHeldOut(samples []Extracted, head *Head) ([]SourceScores, er
 
 // countErrors adds, per class ([negative, positive]), the samples and the
 // ones h gets wrong at 0.5.
-func countErrors(h *Head, x [][]float32, y []bool, errs, total *[2]float64) {
+func countErrors(h *attributes.Head, x [][]float32, y []bool, errs, total *[2]float64) {
 	p := make([]float64, len(x))
 	for i, v := range x {
 		p[i] = h.Eval(v)[0]
@@ -265,18 +265,18 @@ func tallyErrors(p []float64, y []bool, errs, total *[2]float64) {
 	}
 }
 
-func fitBinary(x [][]float32, y []bool, lam float64) (*Head, error) {
+func fitBinary(x [][]float32, y []bool, lam float64) (*attributes.Head, error) {
 	W, B, _, err := FitLogistic(x, y, balance(y), lam)
 	if err != nil {
 		return nil, err
 	}
-	return &Head{Kind: KindLogistic, Weights: W, Bias: B}, nil
+	return &attributes.Head{Kind: attributes.KindLogistic, Weights: W, Bias: B}, nil
 }
 
 // trainBinary selects the feature set and lambda as sel says and refits on
 // all samples.
 func trainBinary(name string, sets []string, lambdas []float64, sel binarySelection, positive string, samples []Extracted,
-	keep func(*CorpusFile) bool, label func(*CorpusFile) bool, data, licence string) (*Head, error) {
+	keep func(*corpus.CorpusFile) bool, label func(*corpus.CorpusFile) bool, data, licence string) (*attributes.Head, error) {
 	labels := func(idx []int) []bool {
 		y := make([]bool, len(idx))
 		for i, k := range idx {
@@ -316,10 +316,10 @@ func trainBinary(name string, sets []string, lambdas []float64, sel binarySelect
 		return nil, err
 	}
 	tr, te := counts(l.heldout)
-	return &Head{
-		Name: name, Kind: KindLogistic, Features: bestSet, Labels: []string{positive}, Inputs: len(l.x[0]),
+	return &attributes.Head{
+		Name: name, Kind: attributes.KindLogistic, Features: bestSet, Labels: []string{positive}, Inputs: len(l.x[0]),
 		Weights: W, Bias: B, Mean: mean,
-		Fit: FitReport{Data: data, Licence: licence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
+		Fit: attributes.FitReport{Data: data, Licence: licence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
 			Metric: sel.metric, Value: round4(sign * best), Notes: "feature sets tried: " + strings.Join(sets, ", ")},
 	}, nil
 }
@@ -369,10 +369,10 @@ func balance(y []bool) []float64 {
 }
 
 // TrainMask fits the mask head: logistic regression on the embedding.
-func TrainMask(samples []Extracted) (*Head, error) {
-	return trainBinary("mask", []string{FeatEmbedding}, lambdas, heldoutAccuracy, "mask", samples,
-		func(f *CorpusFile) bool { return f.Labels.Mask != nil },
-		func(f *CorpusFile) bool { return *f.Labels.Mask }, maskData, maskLicence)
+func TrainMask(samples []Extracted) (*attributes.Head, error) {
+	return trainBinary("mask", []string{attributes.FeatEmbedding}, lambdas, heldoutAccuracy, "mask", samples,
+		func(f *corpus.CorpusFile) bool { return f.Labels.Mask != nil },
+		func(f *corpus.CorpusFile) bool { return *f.Labels.Mask }, maskData, maskLicence)
 }
 
 // AgeSets are the feature sets tried for the age head: FaceRes's own
@@ -389,33 +389,10 @@ var GenderSets = []string{"faceres", "mobileface+geometry+faceres", "faceresdesc
 var genderLambdas = []float64{10000, 3000, 1000, 300, 100, 10}
 
 // TrainGender fits the gender head (probability of FEMALE) on UTKFace.
-func TrainGender(samples []Extracted) (*Head, error) {
+func TrainGender(samples []Extracted) (*attributes.Head, error) {
 	return trainBinary("gender", GenderSets, genderLambdas, heldoutAccuracy, "FEMALE", samples,
-		func(f *CorpusFile) bool { return f.Labels.Gender != "" },
-		func(f *CorpusFile) bool { return strings.EqualFold(f.Labels.Gender, "female") }, utkData, utkLicence)
-}
-
-// Age targets an age head may regress: log(1+age) (an error of five years
-// at 10 weighs more than one at 60, as people judge ages) or years.
-const (
-	TargetLogAge = "log1p_age"
-	TargetAge    = "age"
-)
-
-// AgeTransform maps age to a regression target.
-func AgeTransform(target string, age float64) float64 {
-	if target == TargetLogAge {
-		return math.Log1p(age)
-	}
-	return age
-}
-
-// AgeFromTarget inverts AgeTransform.
-func AgeFromTarget(target string, t float64) float64 {
-	if target == TargetLogAge {
-		return math.Expm1(t)
-	}
-	return t
+		func(f *corpus.CorpusFile) bool { return f.Labels.Gender != "" },
+		func(f *corpus.CorpusFile) bool { return strings.EqualFold(f.Labels.Gender, "female") }, utkData, utkLicence)
 }
 
 // ageBand groups ages by decade (60 and over together).
@@ -453,10 +430,10 @@ func balancedMAE(pred, ages []float64) float64 {
 // TrainAge fits the age head: ridge regression of log(1+age) on the
 // feature set that does best on the held-out split, with decades weighted
 // alike in the fit and in the selection (decade-balanced MAE).
-func TrainAge(samples []Extracted) (*Head, error) {
-	keep := func(f *CorpusFile) bool { return f.Labels.Age != nil }
+func TrainAge(samples []Extracted) (*attributes.Head, error) {
+	keep := func(f *corpus.CorpusFile) bool { return f.Labels.Age != nil }
 	bestMAE, bestL, bestSet, bestTarget := math.Inf(1), 0.0, "", ""
-	for _, target := range []string{TargetLogAge, TargetAge} {
+	for _, target := range []string{attributes.TargetLogAge, attributes.TargetAge} {
 		for _, set := range AgeSets {
 			l, idx := collect(samples, set, keep)
 			if len(l.x) < 20 {
@@ -466,7 +443,7 @@ func TrainAge(samples []Extracted) (*Head, error) {
 			ages := make([]float64, len(idx))
 			for i, k := range idx {
 				ages[i] = float64(*samples[k].File.Labels.Age)
-				y[i] = AgeTransform(target, ages[i])
+				y[i] = attributes.AgeTransform(target, ages[i])
 			}
 			xtr, xte := split(l.x, l.heldout)
 			ytr, _ := split(y, l.heldout)
@@ -476,10 +453,10 @@ func TrainAge(samples []Extracted) (*Head, error) {
 				if err != nil {
 					return nil, err
 				}
-				h := &Head{Kind: KindLinear, Weights: W, Bias: B}
+				h := &attributes.Head{Kind: attributes.KindLinear, Weights: W, Bias: B}
 				pred := make([]float64, len(xte))
 				for i, x := range xte {
-					pred[i] = AgeFromTarget(target, h.Eval(x)[0])
+					pred[i] = attributes.AgeFromTarget(target, h.Eval(x)[0])
 				}
 				mae := balancedMAE(pred, ate)
 				if mae < bestMAE-1e-12 {
@@ -493,17 +470,17 @@ func TrainAge(samples []Extracted) (*Head, error) {
 	ages := make([]float64, len(idx))
 	for i, k := range idx {
 		ages[i] = float64(*samples[k].File.Labels.Age)
-		y[i] = AgeTransform(bestTarget, ages[i])
+		y[i] = attributes.AgeTransform(bestTarget, ages[i])
 	}
 	W, B, mean, err := FitRidge(l.x, y, ageWeights(ages), bestL)
 	if err != nil {
 		return nil, err
 	}
 	tr, te := counts(l.heldout)
-	return &Head{
-		Name: "age", Kind: KindLinear, Features: bestSet, Labels: []string{bestTarget}, Inputs: len(l.x[0]),
+	return &attributes.Head{
+		Name: "age", Kind: attributes.KindLinear, Features: bestSet, Labels: []string{bestTarget}, Inputs: len(l.x[0]),
 		Weights: W, Bias: B, Mean: mean,
-		Fit: FitReport{Data: utkData, Licence: utkLicence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
+		Fit: attributes.FitReport{Data: utkData, Licence: utkLicence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
 			Metric: "held-out decade-balanced MAE in years (feature set and lambda chosen on it, then refitted on all samples)", Value: round4(bestMAE),
 			Notes: "feature sets tried: " + strings.Join(AgeSets, ", ")},
 	}, nil
@@ -518,23 +495,23 @@ var EmotionSets = []string{"geometry+emotionnet", "mobileface+geometry+emotionne
 // recalls) over five people-disjoint folds. Classes are weighted to equal
 // totals: the corpus has a handful of disgusted and scared faces, and a
 // service must not learn that they are rare.
-func TrainEmotion(samples []Extracted) (*Head, error) {
+func TrainEmotion(samples []Extracted) (*attributes.Head, error) {
 	index := map[string]int{}
-	for i, e := range Emotions {
+	for i, e := range attributes.Emotions {
 		index[e] = i
 	}
-	keep := func(f *CorpusFile) bool {
+	keep := func(f *corpus.CorpusFile) bool {
 		_, ok := index[strings.ToUpper(f.Labels.Emotion)]
 		return ok
 	}
 	weights := func(y []int) []float64 {
-		n := make([]float64, len(Emotions))
+		n := make([]float64, len(attributes.Emotions))
 		for _, c := range y {
 			n[c]++
 		}
 		w := make([]float64, len(y))
 		for i, c := range y {
-			w[i] = math.Min(25, float64(len(y))/(float64(len(Emotions))*n[c]))
+			w[i] = math.Min(25, float64(len(y))/(float64(len(attributes.Emotions))*n[c]))
 		}
 		return w
 	}
@@ -553,15 +530,15 @@ func TrainEmotion(samples []Extracted) (*Head, error) {
 		}
 		y := labels(idx)
 		for _, lam := range []float64{1, 0.1, 0.03, 0.01} {
-			hits := make([]float64, len(Emotions))
-			total := make([]float64, len(Emotions))
+			hits := make([]float64, len(attributes.Emotions))
+			total := make([]float64, len(attributes.Emotions))
 			for k := 0; k < 5; k++ {
 				xtr, ytr, xte, yte := foldSplit(l, y, k)
-				W, B, _, err := FitSoftmax(xtr, ytr, len(Emotions), weights(ytr), lam)
+				W, B, _, err := FitSoftmax(xtr, ytr, len(attributes.Emotions), weights(ytr), lam)
 				if err != nil {
 					return nil, err
 				}
-				h := &Head{Kind: KindSoftmax, Weights: W, Bias: B}
+				h := &attributes.Head{Kind: attributes.KindSoftmax, Weights: W, Bias: B}
 				for i, x := range xte {
 					total[yte[i]]++
 					if argmax(h.Eval(x)) == yte[i] {
@@ -580,15 +557,15 @@ func TrainEmotion(samples []Extracted) (*Head, error) {
 	}
 	l, idx := collect(samples, bestSet, keep)
 	y := labels(idx)
-	W, B, mean, err := FitSoftmax(l.x, y, len(Emotions), weights(y), bestL)
+	W, B, mean, err := FitSoftmax(l.x, y, len(attributes.Emotions), weights(y), bestL)
 	if err != nil {
 		return nil, err
 	}
 	tr, te := counts(l.heldout)
-	return &Head{
-		Name: "emotion", Kind: KindSoftmax, Features: bestSet, Labels: Emotions, Inputs: len(l.x[0]),
+	return &attributes.Head{
+		Name: "emotion", Kind: attributes.KindSoftmax, Features: bestSet, Labels: attributes.Emotions, Inputs: len(l.x[0]),
 		Weights: W, Bias: B, Mean: mean,
-		Fit: FitReport{Data: emoData, Licence: emoLicence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
+		Fit: attributes.FitReport{Data: emoData, Licence: emoLicence, Seed: Seed, Lambda: bestL, Train: tr, Heldout: te, Skipped: l.skipped,
 			Metric: "7-class balanced accuracy over five people-disjoint folds (feature set and lambda chosen on it, then refitted on all samples)",
 			Value:  round4(bestAcc), Notes: "feature sets tried: " + strings.Join(EmotionSets, ", ")},
 	}, nil
@@ -616,28 +593,25 @@ const (
 	livenessSourcesLic  = "CelebA-Spoof: non-commercial research use only; liveness2: no licence stated by its sources (internal use); this head may not be used commercially"
 )
 
-// SessionLivenessHead is the kiosk sessions' passive liveness head.
-const SessionLivenessHead = "liveness_session"
-
 // TrainSessionLiveness fits the kiosk sessions' passive head on every
 // liveness source, choosing the feature set and penalty by the mean ACER on
 // each source held out in turn: a kiosk's camera and its attackers' screens
 // are never those of the corpus.
-func TrainSessionLiveness(name string, sets ...string) func([]Extracted) (*Head, error) {
-	return func(samples []Extracted) (*Head, error) {
+func TrainSessionLiveness(name string, sets ...string) func([]Extracted) (*attributes.Head, error) {
+	return func(samples []Extracted) (*attributes.Head, error) {
 		return trainBinary(name, sets, lambdas, sourceACER, "REAL", samples,
-			func(f *CorpusFile) bool { return f.Labels.Liveness != "" },
-			func(f *CorpusFile) bool { return f.Labels.Liveness == "REAL" }, livenessSourcesData, livenessSourcesLic)
+			func(f *corpus.CorpusFile) bool { return f.Labels.Liveness != "" },
+			func(f *corpus.CorpusFile) bool { return f.Labels.Liveness == "REAL" }, livenessSourcesData, livenessSourcesLic)
 	}
 }
 
 // TrainLiveness fits a liveness head (probability that the face is REAL):
 // the feature set and penalty with the lowest ACER over five folds, for the
 // liveness corpus is too small for one held-out split to choose by.
-func TrainLiveness(name string, sets ...string) func([]Extracted) (*Head, error) {
-	return func(samples []Extracted) (*Head, error) {
+func TrainLiveness(name string, sets ...string) func([]Extracted) (*attributes.Head, error) {
+	return func(samples []Extracted) (*attributes.Head, error) {
 		return trainBinary(name, sets, lambdas, foldACER, "REAL", samples,
-			func(f *CorpusFile) bool { return f.Labels.Liveness != "" },
-			func(f *CorpusFile) bool { return f.Labels.Liveness == "REAL" }, livenessData, livenessLicence)
+			func(f *corpus.CorpusFile) bool { return f.Labels.Liveness != "" },
+			func(f *corpus.CorpusFile) bool { return f.Labels.Liveness == "REAL" }, livenessData, livenessLicence)
 	}
 }

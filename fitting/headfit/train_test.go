@@ -1,13 +1,11 @@
-package attributes_test
+package headfit_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -15,6 +13,8 @@ import (
 	"imageapid/estimators"
 	"imageapid/estimators/attributes"
 	"imageapid/estimators/face"
+	"imageapid/fitting/corpus"
+	"imageapid/fitting/headfit"
 	"imageapid/internal/testenv"
 	"imageapid/models"
 	"imageapid/models/heads"
@@ -23,7 +23,7 @@ import (
 // Re-running the mask training on ../shared/corpus reproduces the committed
 // head, and the head's TFLite model computes what the head computes in Go.
 func TestMaskHeadReproduces(t *testing.T) {
-	corpus := testenv.Shared(t, "corpus")
+	dir := testenv.Shared(t, "corpus")
 	if testing.Short() {
 		t.Skip("re-extracts features of about 2,900 corpus images")
 	}
@@ -51,7 +51,7 @@ func TestMaskHeadReproduces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := attributes.ReadCorpus(corpus, "mask/")
+	files, err := corpus.ReadCorpus(dir, "mask/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +62,11 @@ func TestMaskHeadReproduces(t *testing.T) {
 		}
 		return img, err
 	}
-	samples, err := attributes.ExtractCorpus(ctx, p, x, corpus, files, []string{h0.Features}, decode, nil)
+	samples, err := headfit.ExtractCorpus(ctx, p, x, dir, files, []string{h0.Features}, decode, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := attributes.TrainMask(samples)
+	h, err := headfit.TrainMask(samples)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,6 @@ func TestMaskHeadReproduces(t *testing.T) {
 	}
 }
 
-// A head's TFLite form is deterministic and matches its Go evaluation.
 // Uneven sample weights (the age head weights decades alike) must not bias
 // the fit: an exact linear relation is recovered whatever the weights.
 func TestRidgeRecoversLineUnderUnevenWeights(t *testing.T) {
@@ -136,29 +135,12 @@ func TestRidgeRecoversLineUnderUnevenWeights(t *testing.T) {
 		y = append(y, 2*a-0.5*b+3)
 		w = append(w, 1+float64(i%5)*4) // weights 1..17
 	}
-	W, B, _, err := attributes.FitRidge(X, y, w, 1e-9)
+	W, B, _, err := headfit.FitRidge(X, y, w, 1e-9)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if math.Abs(float64(W[0][0])-2) > 1e-3 || math.Abs(float64(W[0][1])+0.5) > 1e-3 || math.Abs(float64(B[0])-3) > 1e-3 {
 		t.Fatalf("fit y = %v.x + %v, want [2 -0.5].x + 3", W[0], B[0])
-	}
-}
-
-func TestHeadTFLiteDeterministic(t *testing.T) {
-	for _, name := range []string{"mask", "gender", "age", "emotion", "liveness_texture", "liveness_deep", "liveness_session"} {
-		h, err := attributes.LoadHead(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := h.TFLite()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := h.TFLite()
-		if !bytes.Equal(a, b) {
-			t.Errorf("%s: two TFLite encodings differ", name)
-		}
 	}
 }
 
@@ -168,27 +150,4 @@ func manifest(t *testing.T) *models.Manifest {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// Every committed head was fitted on the networks the manifest ships now:
-// a network rebuilt since (new weights, new int8 calibration) changes the
-// features, and its heads must be re-fitted with `make train`.
-func TestHeadsMatchNetworks(t *testing.T) {
-	m := manifest(t)
-	for _, name := range []string{"mask", "gender", "age", "emotion", "liveness_texture", "liveness_deep", "liveness_session"} {
-		h, err := attributes.LoadHead(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if stale := h.Stale(m); len(stale) > 0 {
-			t.Errorf("head %s was fitted on other builds of %v: run `make train`", name, stale)
-		}
-		for _, part := range strings.Split(h.Features, "+") {
-			for _, n := range attributes.PartNetworks[part] {
-				if _, ok := h.Networks[n]; !ok {
-					t.Errorf("head %s does not record the network %s it reads", name, n)
-				}
-			}
-		}
-	}
 }

@@ -33,6 +33,8 @@ import (
 	"imageapid/estimators"
 	"imageapid/estimators/attributes"
 	"imageapid/estimators/face"
+	"imageapid/fitting/corpus"
+	"imageapid/fitting/headfit"
 	"imageapid/models"
 )
 
@@ -42,7 +44,7 @@ func main() {
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	corpus := fs.String("corpus", "../shared/corpus", "train: the corpus folder")
+	corpusDir := fs.String("corpus", "../shared/corpus", "train: the corpus folder")
 	headsDir := fs.String("heads-dir", "models/heads", "folder of the committed heads")
 	modelDir := fs.String("models", "models", "folder with manifest.json and build/")
 	only := fs.String("heads", "mask,gender,age,emotion,liveness_texture,liveness_deep,liveness_session", "train: comma-separated heads")
@@ -57,13 +59,13 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "train":
-		err = train(ctx, *corpus, *headsDir, *modelDir, strings.Split(*only, ","), *cache)
+		err = train(ctx, *corpusDir, *headsDir, *modelDir, strings.Split(*only, ","), *cache)
 	case "build":
 		err = build(*headsDir, *modelDir, *update)
 	case "compare":
-		err = compare(ctx, *corpus, *modelDir, []float64{1, 0.9, 0.8})
+		err = compare(ctx, *corpusDir, *modelDir, []float64{1, 0.9, 0.8})
 	case "passive-threshold":
-		err = passiveThreshold(ctx, *corpus, *headsDir, *modelDir, *cache)
+		err = passiveThreshold(ctx, *corpusDir, *headsDir, *modelDir, *cache)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -83,17 +85,17 @@ var folders = map[string]string{
 // livenessSources stands for liveness/ and liveness2/ together.
 const livenessSources = "liveness+liveness2/"
 
-var trainers = map[string]func([]attributes.Extracted) (*attributes.Head, error){
-	"mask": attributes.TrainMask, "gender": attributes.TrainGender, "age": attributes.TrainAge, "emotion": attributes.TrainEmotion,
-	"liveness_texture": attributes.TrainLiveness("liveness_texture", attributes.FeatTexture),
-	"liveness_deep": attributes.TrainLiveness("liveness_deep", "mobileface+spoofnets", "spoofnets", "mobileface",
+var trainers = map[string]func([]headfit.Extracted) (*attributes.Head, error){
+	"mask": headfit.TrainMask, "gender": headfit.TrainGender, "age": headfit.TrainAge, "emotion": headfit.TrainEmotion,
+	"liveness_texture": headfit.TrainLiveness("liveness_texture", attributes.FeatTexture),
+	"liveness_deep": headfit.TrainLiveness("liveness_deep", "mobileface+spoofnets", "spoofnets", "mobileface",
 		"faceres+spoofnets", "mobileface+faceres+spoofnets", "texture+spoofnets", "mobileface+texture+spoofnets"),
-	attributes.SessionLivenessHead: attributes.TrainSessionLiveness(attributes.SessionLivenessHead,
+	attributes.SessionLivenessHead: headfit.TrainSessionLiveness(attributes.SessionLivenessHead,
 		"texture", "spoofnets", "mobileface", "texture+spoofnets", "mobileface+spoofnets", "mobileface+texture+spoofnets",
 		"faceres+spoofnets"),
 }
 
-func train(ctx context.Context, corpus, headsDir, modelDir string, names []string, cache string) error {
+func train(ctx context.Context, corpusDir, headsDir, modelDir string, names []string, cache string) error {
 	manifest, err := models.LoadManifest(filepath.Join(modelDir, "manifest.json"))
 	if err != nil {
 		return err
@@ -111,7 +113,7 @@ func train(ctx context.Context, corpus, headsDir, modelDir string, names []strin
 	if err != nil {
 		return err
 	}
-	extracted := map[string][]attributes.Extracted{}
+	extracted := map[string][]headfit.Extracted{}
 	for _, n := range names {
 		folder, ok := folders[n]
 		if !ok {
@@ -119,7 +121,7 @@ func train(ctx context.Context, corpus, headsDir, modelDir string, names []strin
 		}
 		samples, ok := extracted[folder]
 		if !ok {
-			samples, err = extractCached(ctx, p, x, corpus, folder, cacheDir(cache, manifest))
+			samples, err = extractCached(ctx, p, x, corpusDir, folder, cacheDir(cache, manifest))
 			if err != nil {
 				return err
 			}
@@ -189,13 +191,13 @@ func largest(ctx context.Context, p *face.Pipeline, img gocv.Mat) ([]face.Face, 
 	return []face.Face{f}, nil
 }
 
-func extractCached(ctx context.Context, p *face.Pipeline, x *attributes.Extractor, corpus, folder, cache string) ([]attributes.Extracted, error) {
-	var files []attributes.CorpusFile
+func extractCached(ctx context.Context, p *face.Pipeline, x *attributes.Extractor, corpusDir, folder, cache string) ([]headfit.Extracted, error) {
+	var files []corpus.CorpusFile
 	var err error
 	if folder == livenessSources {
-		files, err = attributes.LivenessSources(corpus)
+		files, err = corpus.LivenessSources(corpusDir)
 	} else {
-		files, err = attributes.ReadCorpus(corpus, folder)
+		files, err = corpus.ReadCorpus(corpusDir, folder)
 	}
 	if err != nil {
 		return nil, err
@@ -205,7 +207,7 @@ func extractCached(ctx context.Context, p *face.Pipeline, x *attributes.Extracto
 		path = filepath.Join(cache, strings.TrimSuffix(folder, "/")+".gob")
 		if f, err := os.Open(path); err == nil {
 			defer f.Close()
-			var out []attributes.Extracted
+			var out []headfit.Extracted
 			if err := gob.NewDecoder(f).Decode(&out); err == nil && len(out) == len(files) {
 				// gob drops false booleans behind pointers: labels come from the manifest.
 				for i := range out {
@@ -216,7 +218,7 @@ func extractCached(ctx context.Context, p *face.Pipeline, x *attributes.Extracto
 		}
 	}
 	fmt.Printf("extracting %d files of %s\n", len(files), folder)
-	out, err := attributes.ExtractCorpus(ctx, p, x, corpus, files, nil, decode, os.Stdout)
+	out, err := headfit.ExtractCorpus(ctx, p, x, corpusDir, files, nil, decode, os.Stdout)
 	if err != nil {
 		return nil, err
 	}

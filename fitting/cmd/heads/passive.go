@@ -8,6 +8,7 @@ import (
 
 	"imageapid/estimators/attributes"
 	"imageapid/estimators/face"
+	"imageapid/fitting/headfit"
 	"imageapid/models"
 )
 
@@ -32,7 +33,7 @@ const (
 // threshold on the grid under every source's fused live probability whose
 // mean per-photo BPCER stays within maxPhotoBPCER: the sessions'
 // passive_threshold.
-func passiveThreshold(ctx context.Context, corpus, headsDir, modelDir, cache string) error {
+func passiveThreshold(ctx context.Context, corpusDir, headsDir, modelDir, cache string) error {
 	head, err := attributes.LoadHeadFile(filepath.Join(headsDir, attributes.SessionLivenessHead+".json"))
 	if err != nil {
 		return err
@@ -54,11 +55,11 @@ func passiveThreshold(ctx context.Context, corpus, headsDir, modelDir, cache str
 	if err != nil {
 		return err
 	}
-	samples, err := extractCached(ctx, p, x, corpus, livenessSources, cacheDir(cache, manifest))
+	samples, err := extractCached(ctx, p, x, corpusDir, livenessSources, cacheDir(cache, manifest))
 	if err != nil {
 		return err
 	}
-	scores, err := attributes.SessionLivenessHeldOut(samples, head)
+	scores, err := headfit.SessionLivenessHeldOut(samples, head)
 	if err != nil {
 		return err
 	}
@@ -100,7 +101,7 @@ func passiveThreshold(ctx context.Context, corpus, headsDir, modelDir, cache str
 	return nil
 }
 
-func byLabel(s attributes.SourceScores) (live, attack []float64) {
+func byLabel(s headfit.SourceScores) (live, attack []float64) {
 	for i, p := range s.Probability {
 		if s.Real[i] {
 			live = append(live, p)
