@@ -148,8 +148,8 @@ func (r faceRun) idsOf(name string, from, to int) []string {
 // Real faces (two people of ../shared/corpus, photos pasted on a synthetic
 // frame, BlazeFace and MobileFaceNet as the daemon runs them): the template
 // of a face track's best shot keeps a returning person's id and keeps
-// another person from taking a lost track's id. Each scene is run without
-// the cue too (no attributor), where motion alone gets it wrong.
+// another person from taking a lost track's id. These two scenes are run
+// without the cue too (no attributor), where motion alone gets them wrong.
 func TestFaceTemplateCue(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the face networks")
@@ -209,7 +209,8 @@ func TestFaceTemplateCue(t *testing.T) {
 
 	// 3. Two people walk towards each other, the one in front hides the
 	// other's face (for about 1.5 s: the photos overlap), and both turn back
-	// the way they came.
+	// the way they came. The buffered overlap alone takes the hidden one
+	// back here, so this scene checks that the cue does no harm.
 	var cross [][]person
 	for i := 0; i < 36; i++ {
 		x := 0.018 * float64(i) // 12 frames on, 4 together, then back
@@ -230,9 +231,6 @@ func TestFaceTemplateCue(t *testing.T) {
 			without.idsOf("gore", 0, 36), without.idsOf("roddick", 0, 36), without.newIDs)
 		if len(g) != 1 || len(r) != 1 || g[0] == r[0] || len(with.newIDs) != 2 {
 			t.Errorf("with the template cue: tracks %v and %v, %d track_new; want one id each, each announced once", g, r, len(with.newIDs))
-		}
-		if g, r := without.idsOf("gore", 0, 36), without.idsOf("roddick", 0, 36); len(g) == 1 && len(r) == 1 && g[0] != r[0] {
-			t.Errorf("without the cue both kept their ids (%v, %v): the scene does not test the cue", g, r)
 		}
 	})
 	t.Run("returning person keeps the id", func(t *testing.T) {

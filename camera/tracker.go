@@ -86,6 +86,14 @@ func (c TrackerConfig) withDefaults() TrackerConfig {
 // (ByteTrack's 0.7 matching cost for them).
 const tentativeIoU = 0.3
 
+// matchBuffer widens a track's predicted box and a detection, each side by
+// this share of its width and height, before their overlap is taken for the
+// sure detections (the buffered IoU of Yang et al. 2023, C-BIoU, with their
+// first-stage buffer): a narrow walker seen every 0.5 s or so (body_every
+// frames of a loaded camera) has moved about their own width, and plain
+// IoU would lose them, most of all before a track has a velocity.
+const matchBuffer = 0.3
+
 // Track is one object followed across frames.
 type Track struct {
 	ID    string
@@ -291,12 +299,12 @@ func (tr *Tracker) updateClass(now time.Time, class string, dets []Detection, em
 		}
 	}
 	// 1: sure detections with every confirmed track, lost ones included.
-	high = tr.associate(confirmed, high, dets, tr.cfg.IoUThreshold, true, emb, observe)
+	high = tr.associate(confirmed, high, dets, tr.cfg.IoUThreshold, true, emb, observe, bufferedIoU)
 	// 2: less sure detections with the tracks seen last frame and unmatched yet.
 	recent = slices.DeleteFunc(recent, func(t *Track) bool { _, ok := matched[t]; return ok })
-	tr.associate(recent, low, dets, tr.cfg.LowIoUThreshold, false, emb, observe)
+	tr.associate(recent, low, dets, tr.cfg.LowIoUThreshold, false, emb, observe, predictedIoU)
 	// 3: the remaining sure detections with unconfirmed tracks.
-	high = tr.associate(tentative, high, dets, tentativeIoU, true, emb, observe)
+	high = tr.associate(tentative, high, dets, tentativeIoU, true, emb, observe, bufferedIoU)
 	// 4: lost tracks with a template taken back by appearance, wherever they reappear.
 	var absorbed map[*Track]bool
 	high, absorbed = tr.reidentify(now, confirmed, tentative, high, dets, emb, matched, up)
@@ -364,7 +372,8 @@ func (tr *Tracker) updateClass(now time.Time, class string, dets []Detection, em
 // With appearance, a pair in doubt (a lost track, or a track or detection
 // with another candidate) whose templates are far apart is refused.
 // It calls observe for each pair and returns the detections left.
-func (tr *Tracker) associate(tracks []*Track, idx []int, dets []Detection, minSim float64, byScore bool, emb *embeddings, observe func(*Track, int)) []int {
+func (tr *Tracker) associate(tracks []*Track, idx []int, dets []Detection, minSim float64, byScore bool, emb *embeddings,
+	observe func(*Track, int), overlap func(*Track, Box) float64) []int {
 	if len(tracks) == 0 || len(idx) == 0 {
 		return idx
 	}
@@ -373,7 +382,7 @@ func (tr *Tracker) associate(tracks []*Track, idx []int, dets []Detection, minSi
 	for i, t := range tracks {
 		cost[i] = make([]float64, len(idx))
 		for j, di := range idx {
-			sim := t.predicted.IoU(dets[di].Box)
+			sim := overlap(t, dets[di].Box)
 			if byScore {
 				sim *= min(max(dets[di].Score, 0), 1)
 			}
@@ -410,6 +419,15 @@ func (tr *Tracker) associate(tracks []*Track, idx []int, dets []Detection, minSi
 		}
 	}
 	return left
+}
+
+// predictedIoU is the overlap of a detection with a track's predicted box.
+func predictedIoU(t *Track, b Box) float64 { return t.predicted.IoU(b) }
+
+// bufferedIoU is the overlap of a detection with a track's predicted box,
+// both widened by matchBuffer.
+func bufferedIoU(t *Track, b Box) float64 {
+	return t.predicted.grow(matchBuffer).IoU(b.grow(matchBuffer))
 }
 
 // reidentify gives lost confirmed tracks with a template back their person

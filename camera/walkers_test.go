@@ -2,6 +2,7 @@ package camera
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -103,7 +104,12 @@ func vtestTracksPerPerson(t *testing.T, det Detector) {
 		t.Errorf("%d tracks announced, %d ended", len(announced), len(ended))
 	}
 	perPerson := float64(len(announced)) / vtestCrossings
-	t.Logf("%d tracks for %d people: %.2f per person; %d shorter than the confirmation window", len(announced), vtestCrossings, perPerson, short)
+	var starts []string
+	for _, tk := range announced {
+		starts = append(starts, fmt.Sprintf("%.1f", tk.FirstSeen.Sub(t0).Seconds()))
+	}
+	t.Logf("%d tracks for %d people: %.2f per person; %d shorter than the confirmation window; first seen at %v s",
+		len(announced), vtestCrossings, perPerson, short, starts)
 	if perPerson > 1.3 {
 		t.Errorf("%d tracks for %d people: %.2f per person, want at most 1.3", len(announced), vtestCrossings, perPerson)
 	}
