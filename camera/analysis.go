@@ -38,6 +38,7 @@ type analyser struct {
 	zones      *zoneKeeper
 	shots      map[string]*trackShot
 	wantCrops  bool
+	noGate     bool // templates seen, but no verification table for them
 	lastErrLog time.Time
 }
 
@@ -115,7 +116,7 @@ func (a *analyser) analyse(ctx context.Context, f *frame) {
 	c.analyzed.Add(1)
 	c.analysisFPS.tick(time.Now())
 
-	up := a.tracker.Update(f.time, dets, skipped...)
+	up := a.tracker.UpdateAppearance(f.time, dets, a.appearance(ctx, f.mat, dets), skipped...)
 	shown, ids := dets, confirmedTracks(len(dets), up.Matched)
 	if len(skipped) > 0 { // viewers see the skipped classes' predicted boxes
 		shown = slices.Clone(dets)
@@ -212,11 +213,8 @@ func (a *analyser) keepBest(s *trackShot, img gocv.Mat, d Detection, q float64) 
 	if !a.wantCrops {
 		return
 	}
-	w, h := img.Cols(), img.Rows()
-	m := a.c.cfg.Attributes.Margin
-	bw, bh := d.Box.Width(), d.Box.Height()
-	outer := Box{d.Box[0] - m*bw, d.Box[1] - m*bh, d.Box[2] + m*bw, d.Box[3] + m*bh}.Pixels(w, h)
-	if outer.Dx() < 1 || outer.Dy() < 1 {
+	outer, inner, ok := around(img, d.Box, a.c.cfg.Attributes.Margin)
+	if !ok {
 		return
 	}
 	region := img.Region(outer)
@@ -226,8 +224,7 @@ func (a *analyser) keepBest(s *trackShot, img gocv.Mat, d Detection, q float64) 
 		s.best = &crop
 	}
 	region.CopyTo(s.best)
-	inner := d.Box.Pixels(w, h).Sub(outer.Min)
-	s.bestDet.Box = BoxFromPixels(inner, outer.Dx(), outer.Dy())
+	s.bestDet.Box = inner
 }
 
 // attributes runs the attributor on s's best shot when it is due: the
@@ -268,6 +265,7 @@ func (a *analyser) attributes(ctx context.Context, t *Track, s *trackShot, endin
 	}
 	if attrs != nil {
 		s.attrs = attrs
+		a.useTemplate(t, attrs)
 	}
 }
 

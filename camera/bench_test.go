@@ -2,6 +2,7 @@ package camera
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -60,12 +61,41 @@ func BenchmarkPipeline(b *testing.B) {
 // BenchmarkTracker is the tracker's cost per frame with 20 people in view
 // (20 confirmed tracks; each person is missed on every 7th frame and seen
 // with a low score on every 5th, so lost tracks and the second stage are
-// exercised). One op is a frame.
+// exercised). One op is a frame. "faces-templates" are the same people as
+// face tracks with 192-d templates and a gate, so every lost track's match
+// compares templates (given, not computed: computing one is the
+// attributor's cost, paid only for those matches).
 func BenchmarkTracker(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		class string
+	}{{"bodies", ClassBody}, {"faces-templates", ClassFace}} {
+		b.Run(bc.name, func(b *testing.B) {
+			benchmarkTracker(b, bc.class)
+		})
+	}
+}
+
+func benchmarkTracker(b *testing.B, class string) {
 	tr := NewTracker(TrackerConfig{}, counterIDs())
+	templates := make([][]float32, 20)
+	for p := range templates {
+		v := make([]float32, 192)
+		v[p] = 1 // 20 different people, at distance 2
+		templates[p] = v
+	}
+	var (
+		app    AppearanceFunc
+		people []int // person of each detection of the frame
+	)
+	if class == ClassFace {
+		tr.SetAppearanceGate(1.24)
+		app = func(i int) []float32 { return templates[people[i]] }
+	}
 	t0 := time.Unix(1000, 0)
 	frame := func(i int) []Detection {
 		dets := make([]Detection, 0, 20)
+		people = people[:0]
 		for p := 0; p < 20; p++ {
 			if (i+p)%7 == 0 {
 				continue
@@ -76,20 +106,31 @@ func BenchmarkTracker(b *testing.B) {
 				step = 200 - step
 			}
 			d := walker(x, 0.02, float64(step)/10)
+			d.Class = class
 			d.Box[1], d.Box[3] = y, y+0.2
 			if (i+p)%5 == 0 {
 				d.Score = 0.3 // a partly hidden person: second stage
 			}
 			dets = append(dets, d)
+			people = append(people, p)
 		}
 		return dets
 	}
+	update := func(i int) {
+		up := tr.UpdateAppearance(t0.Add(time.Duration(i)*100*time.Millisecond), frame(i), app)
+		if app != nil {
+			for _, t := range up.Confirmed { // as the best shot's attributes give it
+				m := up.Matched[slices.IndexFunc(up.Matched, func(m Match) bool { return m.Track == t })]
+				tr.SetTemplate(t, templates[people[m.Detection]])
+			}
+		}
+	}
 	for i := 0; i < 10; i++ {
-		tr.Update(t0.Add(time.Duration(i)*100*time.Millisecond), frame(i))
+		update(i)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		tr.Update(t0.Add(time.Duration(10+i)*100*time.Millisecond), frame(10+i))
+		update(10 + i)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(len(tr.Tracks())), "tracks")

@@ -40,6 +40,12 @@ func (b Box) IoU(o Box) float64 {
 	return inter / (b.Area() + o.Area() - inter)
 }
 
+// grow widens the box on each side by share of its width and height.
+func (b Box) grow(share float64) Box {
+	dx, dy := share*b.Width(), share*b.Height()
+	return Box{b[0] - dx, b[1] - dy, b[2] + dx, b[3] + dy}
+}
+
 // Clamp limits the box to the frame.
 func (b Box) Clamp() Box {
 	for i := range b {

@@ -12,7 +12,9 @@
 //     not taken yet is replaced by the newer one and counted as dropped, so
 //     nothing queues (a file with ?live=false is read losslessly instead);
 //   - an analysis goroutine that runs the Detectors, a per-class ByteTrack-style
-//     Tracker (Kalman motion, two-stage association), follows confirmed tracks
+//     Tracker (Kalman motion, two-stage association on buffered IoU, and for
+//     face tracks the best shot's template as an appearance cue when the
+//     Attributor makes one), follows confirmed tracks
 //     through the camera's zones and lines, keeps each track's best shot (by a
 //     QualityFunc) and runs the Attributor on it only when due
 //     (AttributeConfig), and turns tracks into events;

@@ -39,6 +39,12 @@ type TrackerConfig struct {
 	// MaxMissed ends a confirmed track after this many analysed frames in a
 	// row without a match, even within TTL [0: TTL alone decides].
 	MaxMissed int `yaml:"max_missed"`
+	// AppearanceMaxFAR sets, for tracks with an appearance template (faces
+	// whose best shot has one), the largest template distance at which a
+	// detection may be the same person: the distance at this false-accept
+	// rate in the template network's verification table [0.01, the kiosk
+	// sessions' continuity gate].
+	AppearanceMaxFAR float64 `yaml:"appearance_max_far"`
 }
 
 func (c TrackerConfig) withDefaults() TrackerConfig {
@@ -70,12 +76,23 @@ func (c TrackerConfig) withDefaults() TrackerConfig {
 	if c.TTL <= 0 {
 		c.TTL = 2 * time.Second
 	}
+	if c.AppearanceMaxFAR <= 0 {
+		c.AppearanceMaxFAR = 0.01
+	}
 	return c
 }
 
 // tentativeIoU is the least overlap for an unconfirmed track to match
 // (ByteTrack's 0.7 matching cost for them).
 const tentativeIoU = 0.3
+
+// matchBuffer widens a track's predicted box and a detection, each side by
+// this share of its width and height, before their overlap is taken for the
+// sure detections (the buffered IoU of Yang et al. 2023, C-BIoU, with their
+// first-stage buffer): a narrow walker seen every 0.5 s or so (body_every
+// frames of a loaded camera) has moved about their own width, and plain
+// IoU would lose them, most of all before a track has a velocity.
+const matchBuffer = 0.3
 
 // Track is one object followed across frames.
 type Track struct {
@@ -94,7 +111,8 @@ type Track struct {
 
 	age       int // analysed frames of its class since it started
 	filter    *boxFilter
-	predicted Box // the filter's box at the frame being matched
+	predicted Box       // the filter's box at the frame being matched
+	template  []float32 // appearance: a unit vector, nil when unknown
 }
 
 // Match pairs a track with the index of the detection it matched this frame.
@@ -118,11 +136,36 @@ type FrameUpdate struct {
 // predictions first (Hungarian on IoU), less sure ones then keep the tracks
 // that were not matched alive, and lost tracks keep their id until their TTL.
 // It is not safe for concurrent use: one camera's analysis goroutine owns it.
+//
+// Tracks may carry an appearance template (a face's, from its best shot):
+// with a gate set (SetAppearanceGate) and an AppearanceFunc for the frame,
+// a pair whose match is in doubt (a lost track, or a track or detection with
+// two candidates, as when two people cross) is refused when the detection's
+// template is farther than the gate from the track's, and a lost track is
+// taken back by a detection or new track whose template is within the gate,
+// wherever it reappears.
 type Tracker struct {
 	cfg    TrackerConfig
 	newID  func() string
 	tracks []*Track
+	gate   float64 // largest template distance of one person; 0: appearance unused
 }
+
+// AppearanceFunc returns the appearance template (a unit vector) of
+// detection i of the frame being tracked, or nil when it has none. The
+// tracker calls it only when a match is in doubt, at most once per detection.
+type AppearanceFunc func(i int) []float32
+
+// SetAppearanceGate sets the largest squared distance between two unit
+// templates of one person (0 turns appearance off).
+func (tr *Tracker) SetAppearanceGate(d float64) { tr.gate = max(d, 0) }
+
+// AppearanceGate is the gate set, 0 when appearance is off.
+func (tr *Tracker) AppearanceGate() float64 { return tr.gate }
+
+// SetTemplate gives a track its appearance template (a unit vector), e.g.
+// from its best shot.
+func (tr *Tracker) SetTemplate(t *Track, v []float32) { t.template = v }
 
 // NewTracker returns a tracker naming new tracks with newID.
 func NewTracker(cfg TrackerConfig, newID func() string) *Tracker {
@@ -138,7 +181,16 @@ func (tr *Tracker) Tracks() []*Track { return append([]*Track(nil), tr.tracks...
 // runs on every n-th frame): their tracks move by their motion model and
 // count neither a hit nor a miss.
 func (tr *Tracker) Update(now time.Time, dets []Detection, skipped ...string) FrameUpdate {
+	return tr.UpdateAppearance(now, dets, nil, skipped...)
+}
+
+// UpdateAppearance is Update with the frame's detections' templates on demand.
+func (tr *Tracker) UpdateAppearance(now time.Time, dets []Detection, app AppearanceFunc, skipped ...string) FrameUpdate {
 	var up FrameUpdate
+	var emb *embeddings
+	if app != nil && tr.gate > 0 {
+		emb = &embeddings{fn: app, got: make([]bool, len(dets)), vec: make([][]float32, len(dets))}
+	}
 	for _, t := range tr.tracks {
 		if t.Missed > 0 {
 			t.filter.x[7] = 0 // a lost box keeps its size (ByteTrack)
@@ -169,12 +221,51 @@ func (tr *Tracker) Update(now time.Time, dets []Detection, skipped ...string) Fr
 			}
 			continue
 		}
-		tr.updateClass(now, class, dets, &up)
+		tr.updateClass(now, class, dets, emb, &up)
 	}
 	return up
 }
 
-func (tr *Tracker) updateClass(now time.Time, class string, dets []Detection, up *FrameUpdate) {
+// embeddings asks for a frame's detections' templates once each.
+type embeddings struct {
+	fn  AppearanceFunc
+	got []bool
+	vec [][]float32
+}
+
+func (e *embeddings) of(i int) []float32 {
+	if !e.got[i] {
+		e.got[i], e.vec[i] = true, e.fn(i)
+	}
+	return e.vec[i]
+}
+
+// far tells whether detection di is surely not the person of track t: both
+// have templates and they are farther apart than the gate. It asks for the
+// detection's template only when t has one.
+func (tr *Tracker) far(t *Track, di int, emb *embeddings) bool {
+	if emb == nil || t.template == nil {
+		return false
+	}
+	v := emb.of(di)
+	return v != nil && templateDistance(t.template, v) > tr.gate
+}
+
+// templateDistance is the squared Euclidean distance between two unit
+// vectors (the verification matcher's); different lengths are far apart.
+func templateDistance(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return 4
+	}
+	var d float64
+	for i := range a {
+		x := float64(a[i]) - float64(b[i])
+		d += x * x
+	}
+	return d
+}
+
+func (tr *Tracker) updateClass(now time.Time, class string, dets []Detection, emb *embeddings, up *FrameUpdate) {
 	var high, low []int
 	for i, d := range dets {
 		switch {
@@ -198,19 +289,25 @@ func (tr *Tracker) updateClass(now time.Time, class string, dets []Detection, up
 			}
 		}
 	}
-	matched := map[*Track]bool{}
+	matched := map[*Track]int{}
 	observe := func(t *Track, di int) {
-		matched[t] = true
+		matched[t] = di
 		t.observe(now, dets[di])
 		up.Matched = append(up.Matched, Match{t, di})
+		if t.template == nil && emb != nil && emb.got[di] {
+			t.template = emb.vec[di]
+		}
 	}
 	// 1: sure detections with every confirmed track, lost ones included.
-	high = tr.associate(confirmed, high, dets, tr.cfg.IoUThreshold, true, observe)
+	high = tr.associate(confirmed, high, dets, tr.cfg.IoUThreshold, true, emb, observe, bufferedIoU)
 	// 2: less sure detections with the tracks seen last frame and unmatched yet.
-	recent = slices.DeleteFunc(recent, func(t *Track) bool { return matched[t] })
-	tr.associate(recent, low, dets, tr.cfg.LowIoUThreshold, false, observe)
+	recent = slices.DeleteFunc(recent, func(t *Track) bool { _, ok := matched[t]; return ok })
+	tr.associate(recent, low, dets, tr.cfg.LowIoUThreshold, false, emb, observe, predictedIoU)
 	// 3: the remaining sure detections with unconfirmed tracks.
-	high = tr.associate(tentative, high, dets, tentativeIoU, true, observe)
+	high = tr.associate(tentative, high, dets, tentativeIoU, true, emb, observe, bufferedIoU)
+	// 4: lost tracks with a template taken back by appearance, wherever they reappear.
+	var absorbed map[*Track]bool
+	high, absorbed = tr.reidentify(now, confirmed, tentative, high, dets, emb, matched, up)
 
 	kept := tr.tracks[:0]
 	for _, t := range tr.tracks {
@@ -218,8 +315,12 @@ func (tr *Tracker) updateClass(now time.Time, class string, dets []Detection, up
 			kept = append(kept, t)
 			continue
 		}
+		if absorbed[t] {
+			continue // now part of the lost track it was
+		}
 		t.age++
-		if !matched[t] {
+		_, ok := matched[t]
+		if !ok {
 			t.Missed++
 			if tr.gone(now, t) {
 				if t.Confirmed {
@@ -237,7 +338,7 @@ func (tr *Tracker) updateClass(now time.Time, class string, dets []Detection, up
 				up.Confirmed = append(up.Confirmed, t)
 			}
 		}
-		if t.Confirmed && matched[t] {
+		if t.Confirmed && ok {
 			up.Visible = append(up.Visible, t)
 		}
 		kept = append(kept, t)
@@ -251,6 +352,9 @@ func (tr *Tracker) updateClass(now time.Time, class string, dets []Detection, up
 		}
 		t := &Track{ID: tr.newID(), Class: class, FirstSeen: now, age: 1}
 		t.observe(now, d)
+		if emb != nil && emb.got[di] {
+			t.template = emb.vec[di]
+		}
 		tr.tracks = append(tr.tracks, t)
 		up.Matched = append(up.Matched, Match{t, di})
 		if tr.cfg.MinHits <= 1 {
@@ -265,23 +369,39 @@ func (tr *Tracker) updateClass(now time.Time, class string, dets []Detection, up
 // the similarity of a detection to a track's predicted box, each pair's at
 // least minSim. The similarity is their IoU, times the detection's score when
 // byScore (ByteTrack's score fusion, which lets a surer detection win).
+// With appearance, a pair in doubt (a lost track, or a track or detection
+// with another candidate) whose templates are far apart is refused.
 // It calls observe for each pair and returns the detections left.
-func (tr *Tracker) associate(tracks []*Track, idx []int, dets []Detection, minSim float64, byScore bool, observe func(*Track, int)) []int {
+func (tr *Tracker) associate(tracks []*Track, idx []int, dets []Detection, minSim float64, byScore bool, emb *embeddings,
+	observe func(*Track, int), overlap func(*Track, Box) float64) []int {
 	if len(tracks) == 0 || len(idx) == 0 {
 		return idx
 	}
 	cost := make([][]float64, len(tracks))
+	rows, cols := make([]int, len(tracks)), make([]int, len(idx))
 	for i, t := range tracks {
 		cost[i] = make([]float64, len(idx))
 		for j, di := range idx {
-			sim := t.predicted.IoU(dets[di].Box)
+			sim := overlap(t, dets[di].Box)
 			if byScore {
 				sim *= min(max(dets[di].Score, 0), 1)
 			}
 			if sim >= minSim {
 				cost[i][j] = 1 - sim
+				rows[i]++
+				cols[j]++
 			} else {
 				cost[i][j] = assign.Forbidden
+			}
+		}
+	}
+	if emb != nil {
+		for i, t := range tracks {
+			for j, di := range idx {
+				doubt := t.Missed > 0 || rows[i] > 1 || cols[j] > 1
+				if cost[i][j] != assign.Forbidden && doubt && tr.far(t, di, emb) {
+					cost[i][j] = assign.Forbidden
+				}
 			}
 		}
 	}
@@ -299,6 +419,114 @@ func (tr *Tracker) associate(tracks []*Track, idx []int, dets []Detection, minSi
 		}
 	}
 	return left
+}
+
+// predictedIoU is the overlap of a detection with a track's predicted box.
+func predictedIoU(t *Track, b Box) float64 { return t.predicted.IoU(b) }
+
+// bufferedIoU is the overlap of a detection with a track's predicted box,
+// both widened by matchBuffer.
+func bufferedIoU(t *Track, b Box) float64 {
+	return t.predicted.grow(matchBuffer).IoU(b.grow(matchBuffer))
+}
+
+// reidentify gives lost confirmed tracks with a template back their person
+// by appearance alone, wherever they reappear: the candidates are the
+// unconfirmed tracks matched this frame (a returning person seen again for
+// a frame or two) and the sure detections left, which would start tracks.
+// A pair within the gate is matched at least distance: a detection restarts
+// the lost track's motion there; an unconfirmed track is absorbed, the lost
+// track taking its motion and hits. It returns the detections left and the
+// absorbed tracks, and rewrites this frame's matches to the lost tracks.
+func (tr *Tracker) reidentify(now time.Time, confirmed, tentative []*Track, high []int, dets []Detection, emb *embeddings,
+	matched map[*Track]int, up *FrameUpdate) ([]int, map[*Track]bool) {
+	if emb == nil {
+		return high, nil
+	}
+	var lost []*Track
+	for _, t := range confirmed {
+		if _, ok := matched[t]; !ok && t.template != nil {
+			lost = append(lost, t)
+		}
+	}
+	if len(lost) == 0 {
+		return high, nil
+	}
+	type candidate struct {
+		track *Track // nil for a detection
+		det   int
+		vec   []float32
+	}
+	var cands []candidate
+	for _, t := range tentative {
+		if di, ok := matched[t]; ok {
+			if t.template == nil {
+				t.template = emb.of(di)
+			}
+			if t.template != nil {
+				cands = append(cands, candidate{t, di, t.template})
+			}
+		}
+	}
+	for _, di := range high {
+		if dets[di].Score < tr.cfg.NewScore {
+			continue
+		}
+		if v := emb.of(di); v != nil {
+			cands = append(cands, candidate{nil, di, v})
+		}
+	}
+	if len(cands) == 0 {
+		return high, nil
+	}
+	cost := make([][]float64, len(lost))
+	for i, t := range lost {
+		cost[i] = make([]float64, len(cands))
+		for j, c := range cands {
+			if d := templateDistance(t.template, c.vec); d <= tr.gate {
+				cost[i][j] = d
+			} else {
+				cost[i][j] = assign.Forbidden
+			}
+		}
+	}
+	var (
+		absorbed map[*Track]bool
+		taken    = map[int]bool{}
+	)
+	for i, j := range assign.Min(cost) {
+		if j < 0 {
+			continue
+		}
+		l, c := lost[i], cands[j]
+		matched[l] = c.det
+		taken[c.det] = true
+		if c.track == nil {
+			l.restart(now, dets[c.det])
+			up.Matched = append(up.Matched, Match{l, c.det})
+			continue
+		}
+		if absorbed == nil {
+			absorbed = map[*Track]bool{}
+		}
+		absorbed[c.track] = true
+		delete(matched, c.track)
+		l.filter, l.Box, l.Score, l.LastSeen, l.Missed = c.track.filter, c.track.Box, c.track.Score, c.track.LastSeen, 0
+		l.Hits += c.track.Hits
+		for k := range up.Matched {
+			if up.Matched[k].Track == c.track {
+				up.Matched[k].Track = l
+			}
+		}
+	}
+	return slices.DeleteFunc(high, func(di int) bool { return taken[di] }), absorbed
+}
+
+// restart takes a lost track back at a detection far from where its motion
+// took it: the motion model starts afresh there.
+func (t *Track) restart(now time.Time, d Detection) {
+	t.filter = nil
+	t.observe(now, d)
 }
 
 func (t *Track) observe(now time.Time, d Detection) {

@@ -250,10 +250,36 @@ type trackerRun struct {
 }
 
 func trackers(detector string) []trackerRun {
-	return []trackerRun{
+	runs := []trackerRun{
 		{"before", func(fps float64, dets [][]detection) [][]tracked { return runBaseline(detector, fps, dets) }},
 		{"bytetrack", func(fps float64, dets [][]detection) [][]tracked { return runByteTrack(fps, dets) }},
 	}
+	if detector == "centernet" {
+		// A camera's body-detector keeps the service's min_score (0.2), so
+		// the daemon's tracker never sees the scores from 0.1 its second
+		// stage could use.
+		runs = append(runs, trackerRun{"bytetrack-0.2", func(fps float64, dets [][]detection) [][]tracked {
+			return runByteTrack(fps, minScore(dets, 0.2))
+		}})
+	}
+	return runs
+}
+
+// minScore keeps the detections scoring at least s.
+func minScore(dets [][]detection, s float64) [][]detection {
+	out := make([][]detection, len(dets))
+	for i, frame := range dets {
+		if frame == nil {
+			continue
+		}
+		out[i] = []detection{}
+		for _, d := range frame {
+			if d.raw >= s {
+				out[i] = append(out[i], d)
+			}
+		}
+	}
+	return out
 }
 
 func frameTime(i int, fps float64) time.Time {
