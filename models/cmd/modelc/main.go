@@ -188,7 +188,7 @@ func calibrate(ctx context.Context, manifestPath, out, only, corpus string) erro
 		}
 		var calCrops, agreeCrops compiler.CropSource
 		if mi.Build.CalibrationImages == "frames" {
-			size, err := squareInput(mi)
+			size, err := calibcrops.SquareInput(mi)
 			if err != nil {
 				return err
 			}
@@ -235,12 +235,4 @@ func packageSource(ctx context.Context, cache, pkg string) (compiler.Source, err
 		}
 	}
 	return compiler.PackageSource(tgz)
-}
-
-// squareInput is the side of a model's one square [1,N,N,C] input.
-func squareInput(mi *models.ModelInfo) (int, error) {
-	if len(mi.Inputs) != 1 || len(mi.Inputs[0].Shape) != 4 || mi.Inputs[0].Shape[1] != mi.Inputs[0].Shape[2] {
-		return 0, fmt.Errorf("model %s: input %v is not one square [1,N,N,C] image", mi.Name, mi.Inputs)
-	}
-	return mi.Inputs[0].Shape[1], nil
 }
