@@ -146,7 +146,10 @@ func TestTestdataFloors(t *testing.T) {
 		{body.Config{Detector: "pose"}, 0.25, 0.45, 0.55},
 	}
 	for _, c := range cases {
-		name := c.cfg.Detector + "/" + c.cfg.Model
+		name := c.cfg.Detector
+		if c.cfg.Model != "" {
+			name += "/" + c.cfg.Model
+		}
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
