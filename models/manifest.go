@@ -52,12 +52,19 @@ type Build struct {
 	// Calibration is the committed activation-range file (int8), relative
 	// to the project root; `make calibrate` rewrites it.
 	Calibration string `json:"calibration,omitempty"`
+	// CalibrationImages says what the int8 ranges and gate are measured on:
+	// "faces" (default: face-pipeline crops of corpus photos) or "frames"
+	// (scenes with people from the fixtures, for object detectors).
+	CalibrationImages string `json:"calibration_images,omitempty"`
 	// Input says how a face crop becomes the input tensor.
 	Input BuildInput `json:"input"`
 	// Kinds say per output how int8 agreement is judged (see models/compiler).
 	Kinds []string `json:"kinds,omitempty"`
 	// Outputs optionally cut the graph at these tensors.
 	Outputs []string `json:"outputs,omitempty"`
+	// InputSize, when set, rebuilds the graph for a square input of this
+	// side: the input and the constant upsampling sizes scale with it.
+	InputSize int `json:"input_size,omitempty"`
 	// Parity holds the gate figures measured when the manifest was last updated.
 	Parity *BuildParity `json:"parity,omitempty"`
 }

@@ -17,6 +17,7 @@ import (
 	"image"
 	"math"
 	"sort"
+	"strings"
 
 	"gocv.io/x/gocv"
 
@@ -52,16 +53,24 @@ type Person struct {
 type Config struct {
 	// Detector picks the network: "centernet" (a COCO object detector's
 	// person class; boxes come straight from the network, without face,
-	// keypoints or landmarks) or "pose" (MediaPipe's BlazePose detector,
-	// which finds people through their faces). Default: DefaultDetector.
+	// keypoints or landmarks), "movenet" (MoveNet MultiPose's person centres
+	// and boxes, decoded the same way) or "pose" (MediaPipe's BlazePose
+	// detector, which finds people through their faces). Default:
+	// DefaultDetector.
 	Detector string `yaml:"detector"`
+	// Model is the centernet or movenet detector's entry in the model
+	// manifest (default CenterNetModelName or MoveNetModelName; the
+	// CenterNet entries differ in input size).
+	Model string `yaml:"model"`
 	// MinScore is the lowest detector score kept (default 0.5, MediaPipe's,
-	// for pose; 0.2, Human's, for centernet).
+	// for pose; 0.2, Human's CenterNet default, for centernet and movenet,
+	// whose centre heatmaps are scored alike).
 	MinScore float64 `yaml:"min_score"`
 	// MaxPersons caps the people returned, most confident first (default 100).
 	MaxPersons int `yaml:"max_persons"`
-	// Tiling (pose only) adds passes over overlapping tiles so that people too small for
-	// the whole-image pass are found: "auto" (default) or "off".
+	// Tiling adds passes over overlapping tiles so that people too small for
+	// the whole-image pass are found: "auto" or "off" (default: "auto" for
+	// pose, defaultCenterNetTiling for centernet).
 	Tiling string `yaml:"tiling"`
 	// Landmarks (pose only) runs the pose landmark network on each detection, which
 	// confirms it is a person and gives the body box from the visible
@@ -90,13 +99,19 @@ func (c Config) withDefaults() (Config, error) {
 	switch c.Detector {
 	case "":
 		c.Detector = DefaultDetector
-	case "centernet", "pose":
+	case "centernet", "movenet", "pose":
 	default:
-		return c, fmt.Errorf("body config: detector %q is not centernet or pose", c.Detector)
+		return c, fmt.Errorf("body config: detector %q is not centernet, movenet or pose", c.Detector)
+	}
+	if c.Model == "" && c.Detector == "centernet" {
+		c.Model = CenterNetModelName
+	}
+	if c.Model == "" && c.Detector == "movenet" {
+		c.Model = MoveNetModelName
 	}
 	if c.MinScore == 0 {
 		c.MinScore = defaultMinScore
-		if c.Detector == "centernet" {
+		if c.Detector != "pose" {
 			c.MinScore = centerNetMinScore
 		}
 	}
@@ -112,6 +127,9 @@ func (c Config) withDefaults() (Config, error) {
 	switch c.Tiling {
 	case "":
 		c.Tiling = "auto"
+		if c.Detector != "pose" {
+			c.Tiling = defaultCenterNetTiling
+		}
 	case "auto", "off":
 	default:
 		return c, fmt.Errorf("body config: tiling %q is not auto or off", c.Tiling)
@@ -132,6 +150,48 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// Defaults returns the config with every zero value replaced by its
+// default, or an error for an invalid config.
+func (c Config) Defaults() (Config, error) { return c.withDefaults() }
+
+// String names the detector, its network and its tiling, e.g.
+// "centernet/centernet/tiling=off".
+func (c Config) String() string {
+	if c.Detector == "pose" {
+		return fmt.Sprintf("pose/landmarks=%s/tiling=%s", c.Landmarks, c.Tiling)
+	}
+	return fmt.Sprintf("%s/%s/tiling=%s", c.Detector, c.Model, c.Tiling)
+}
+
+// Candidates are the detector configurations the evaluation and the
+// benchmark compare, defaults filled in: every CenterNet build of the
+// manifest (they differ in input size) and MoveNet MultiPose, each with
+// tiling off and auto, then the pose detector.
+func Candidates(rt *models.Runtime) []Config {
+	var out []Config
+	add := func(c Config) {
+		if c, err := c.withDefaults(); err == nil {
+			out = append(out, c)
+		}
+	}
+	for _, mi := range rt.Manifest() {
+		detector := ""
+		switch {
+		case strings.HasPrefix(mi.Name, CenterNetModelName):
+			detector = "centernet"
+		case mi.Name == MoveNetModelName:
+			detector = "movenet"
+		default:
+			continue
+		}
+		for _, tiling := range []string{"off", "auto"} {
+			add(Config{Detector: detector, Model: mi.Name, Tiling: tiling})
+		}
+	}
+	add(Config{Detector: "pose"})
+	return out
+}
+
 // Detector finds people with the configured network.
 type Detector struct {
 	cfg       Config
@@ -150,7 +210,7 @@ func New(rt *models.Runtime, cfg Config) (*Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Detector == "centernet" {
+	if cfg.Detector != "pose" {
 		cn, err := newCenterNet(rt, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("body detector: %w", err)

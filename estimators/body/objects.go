@@ -29,9 +29,13 @@ type Object struct {
 // that also serves body detection.
 type ObjectDetector struct{ net *centerNet }
 
-// NewObjectDetector loads CenterNet from the runtime.
+// NewObjectDetector loads CenterNet (the CenterNetModelName entry) from the runtime.
 func NewObjectDetector(rt *models.Runtime) (*ObjectDetector, error) {
-	cn, err := newCenterNet(rt, Config{})
+	cfg, err := Config{Detector: "centernet", Model: CenterNetModelName}.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("object detector: %w", err)
+	}
+	cn, err := newCenterNet(rt, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("object detector: %w", err)
 	}

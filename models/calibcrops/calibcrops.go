@@ -288,10 +288,19 @@ func (fs *Faces) For(model string, size int) compiler.CropSource {
 
 // ForModel reads the input side from the model's manifest entry.
 func (fs *Faces) ForModel(mi *models.ModelInfo) (compiler.CropSource, error) {
-	if len(mi.Inputs) != 1 || len(mi.Inputs[0].Shape) != 4 || mi.Inputs[0].Shape[1] != mi.Inputs[0].Shape[2] {
-		return nil, fmt.Errorf("model %s: input %v is not one square [1,N,N,C] image", mi.Name, mi.Inputs)
+	size, err := SquareInput(mi)
+	if err != nil {
+		return nil, err
 	}
-	return fs.For(mi.Name, mi.Inputs[0].Shape[1]), nil
+	return fs.For(mi.Name, size), nil
+}
+
+// SquareInput is the side of a model's one square [1,N,N,C] input.
+func SquareInput(mi *models.ModelInfo) (int, error) {
+	if len(mi.Inputs) != 1 || len(mi.Inputs[0].Shape) != 4 || mi.Inputs[0].Shape[1] != mi.Inputs[0].Shape[2] {
+		return 0, fmt.Errorf("model %s: input %v is not one square [1,N,N,C] image", mi.Name, mi.Inputs)
+	}
+	return mi.Inputs[0].Shape[1], nil
 }
 
 type source struct {

@@ -32,7 +32,7 @@ func SpecFor(mi *models.ModelInfo, root string) (Spec, error) {
 		return Spec{}, fmt.Errorf("model %s: no tfjs build section", mi.Name)
 	}
 	spec := Spec{Name: mi.Name, Graph: mi.Source.Path, Precision: b.Precision, Outputs: b.Outputs,
-		Input: InputSpec{Color: b.Input.Color, Range: b.Input.Range}, Kinds: b.Kinds}
+		Input: InputSpec{Color: b.Input.Color, Range: b.Input.Range}, Kinds: b.Kinds, InputSize: b.InputSize}
 	if b.Precision == "int8" {
 		if b.Calibration == "" {
 			return Spec{}, fmt.Errorf("model %s: int8 needs a calibration file", mi.Name)
@@ -174,7 +174,8 @@ func roundSig(x float64) float64 {
 // build reads it as the corpus gate.
 func CalibrateModel(ctx context.Context, mi *models.ModelInfo, src Source, crops, agree CropSource, root string) ([]byte, error) {
 	spec, err := SpecFor(&models.ModelInfo{Name: mi.Name, Source: mi.Source, Build: &models.Build{
-		Tool: mi.Build.Tool, Precision: "float32", Input: mi.Build.Input, Kinds: mi.Build.Kinds, Outputs: mi.Build.Outputs}}, root)
+		Tool: mi.Build.Tool, Precision: "float32", Input: mi.Build.Input, Kinds: mi.Build.Kinds, Outputs: mi.Build.Outputs,
+		InputSize: mi.Build.InputSize}}, root)
 	if err != nil {
 		return nil, err
 	}

@@ -217,6 +217,12 @@ func (l *Loaded) CheckInt8(float, int8 [][][]float32) Int8Parity {
 				sum += math.Abs(float64(f[0] - q[0]))
 			case "agedist":
 				sum += math.Abs(expectation(f) - expectation(q))
+			case "heatmap":
+				v := peakAgreement(f, q, o.Shape)
+				sum += v
+				a.Min = math.Min(a.Min, v)
+			case "regression":
+				sum += relativeL1(f, q)
 			}
 		}
 		a.Value = sum / float64(max(len(float), 1))
@@ -226,6 +232,11 @@ func (l *Loaded) CheckInt8(float, int8 [][][]float32) Int8Parity {
 			a.Min = 0
 		case "embedding":
 			a.Pass = a.Value >= 0.98 && a.Min >= 0.95
+		case "heatmap":
+			a.Pass = a.Value >= 0.95 && a.Min >= 0.8
+		case "regression":
+			a.Pass = a.Value <= 0.05
+			a.Min = 0
 		default:
 			a.Pass = a.Value <= 1
 			a.Min = 0
@@ -233,6 +244,84 @@ func (l *Loaded) CheckInt8(float, int8 [][][]float32) Int8Parity {
 		p.Outputs = append(p.Outputs, a)
 	}
 	return p
+}
+
+// heatmapPeak and heatmapTolerance define the "heatmap" gate: a peak is a
+// cell of one channel at least heatmapPeak that no 3x3 neighbour exceeds
+// (a CenterNet detection at a low threshold); int8 keeps a float peak when
+// it has a peak of that channel within one cell whose score is within
+// heatmapTolerance.
+const (
+	heatmapPeak      = 0.2
+	heatmapTolerance = 0.1
+)
+
+// peakAgreement is the F1 score of int8's heatmap peaks against float's on
+// an [1,H,W,C] heatmap (1 when neither has a peak).
+func peakAgreement(f, q []float32, shape []int) float64 {
+	if len(shape) != 4 {
+		return 0
+	}
+	h, w, c := shape[1], shape[2], shape[3]
+	peaks := func(v []float32) map[[3]int]float32 {
+		out := map[[3]int]float32{}
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				for k := 0; k < c; k++ {
+					s := v[(y*w+x)*c+k]
+					if s < heatmapPeak {
+						continue
+					}
+					peak := true
+					for dy := -1; dy <= 1 && peak; dy++ {
+						for dx := -1; dx <= 1; dx++ {
+							ny, nx := y+dy, x+dx
+							if ny >= 0 && nx >= 0 && ny < h && nx < w && v[(ny*w+nx)*c+k] > s {
+								peak = false
+								break
+							}
+						}
+					}
+					if peak {
+						out[[3]int{y, x, k}] = s
+					}
+				}
+			}
+		}
+		return out
+	}
+	fp, qp := peaks(f), peaks(q)
+	if len(fp)+len(qp) == 0 {
+		return 1
+	}
+	matched := 0
+	for at, s := range fp {
+		found := false
+		for dy := -1; dy <= 1 && !found; dy++ {
+			for dx := -1; dx <= 1 && !found; dx++ {
+				if t, ok := qp[[3]int{at[0] + dy, at[1] + dx, at[2]}]; ok && math.Abs(float64(t-s)) <= heatmapTolerance {
+					found = true
+				}
+			}
+		}
+		if found {
+			matched++
+		}
+	}
+	return 2 * float64(matched) / float64(len(fp)+len(qp))
+}
+
+// relativeL1 is the mean absolute int8 error over the mean absolute float value.
+func relativeL1(f, q []float32) float64 {
+	var d, n float64
+	for i := range f {
+		d += math.Abs(float64(f[i] - q[i]))
+		n += math.Abs(float64(f[i]))
+	}
+	if n == 0 {
+		return 0
+	}
+	return d / n
 }
 
 func argmax(v []float32) int {

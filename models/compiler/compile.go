@@ -22,10 +22,16 @@ type Spec struct {
 	Precision string
 	// Outputs optionally cut the graph at these tensors instead of the signature's.
 	Outputs []string
-	Input   InputSpec
+	// InputSize, when set, rewrites the graph for a square input of this
+	// side, scaling its constant upsampling sizes (see resizedSource).
+	InputSize int
+	Input     InputSpec
 	// Kinds say per output how int8 agreement is judged: "class" (argmax),
 	// "binary" (one probability, threshold 0.5), "embedding" (cosine),
-	// "age" (a value in years), "agedist" (softmax over years 0..N-1).
+	// "age" (a value in years), "agedist" (softmax over years 0..N-1),
+	// "heatmap" (F1 of the [1,H,W,C] map's peaks, as an object detector
+	// decodes them), "regression" (mean absolute error relative to the mean
+	// absolute float value).
 	Kinds []string
 	// Ranges are the calibrated activation ranges (needed for int8).
 	Ranges map[string][2]float64
@@ -54,6 +60,11 @@ func Load(spec Spec, src Source) (*Loaded, error) {
 	js, err := src(spec.Graph)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", spec.Name, err)
+	}
+	if spec.InputSize != 0 {
+		if js, src, err = resizedSource(js, spec.Graph, src, spec.InputSize); err != nil {
+			return nil, fmt.Errorf("model %s: %w", spec.Name, err)
+		}
 	}
 	dir := path.Dir(spec.Graph)
 	files := map[string][]byte{}

@@ -188,6 +188,16 @@ func (im *importer) convert(n *tfjs.Node, ins []*Value) (*Value, error) {
 			return nil, err
 		}
 		return ins[0], nil
+	case "Shape":
+		// Shapes are static once the input's is (batch 1, fixed sides).
+		if err := need(1); err != nil {
+			return nil, err
+		}
+		return shapeConst(n.Name, ins[0].Shape), nil
+	case "Cast":
+		if t, _ := n.Attr["DstT"]; len(ins) == 1 && !ins[0].IsConst() && t.Type == "DT_FLOAT" && ins[0].Type == tfl.Float32 {
+			return ins[0], nil
+		}
 	}
 	if allConst(ins) {
 		v, err := foldNode(n, ins)

