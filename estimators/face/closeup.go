@@ -221,52 +221,6 @@ func closeUpBox(d Detection, w, h int) bool {
 		d.Keypoints[0].X < d.Keypoints[1].X
 }
 
-// meshOnPaddedHead fits the mesh on a square over the upper part of the
-// image inside a grey margin (a head cut at the brows and the chin, the
-// face's centre high in the frame: the replicated border meshOnCentre
-// sees there smears hair and mask over the missing face), then on the
-// region that mesh gives, and makes a detection of the second mesh when
-// both runs score a face.
-func (p *Pipeline) meshOnPaddedHead(ctx context.Context, img gocv.Mat) (Detection, bool, error) {
-	w, h := float64(img.Cols()), float64(img.Rows())
-	m := int(math.Ceil(headSide * math.Max(w, h) / 2))
-	padded := gocv.NewMat()
-	defer padded.Close()
-	gocv.CopyMakeBorder(img, &padded, m, m, m, m, gocv.BorderConstant, color.RGBA{R: 127, G: 127, B: 127})
-	if padded.Empty() {
-		return Detection{}, false, fmt.Errorf("padding a %dx%d image failed", img.Cols(), img.Rows())
-	}
-	off := float64(m)
-	r := roi{cx: w/2 + off, cy: headCentre*h + off, side: headSide * math.Max(w, h)}
-	mesh, presence, err := p.mesh.run(ctx, padded, r)
-	if err != nil {
-		return Detection{}, false, fmt.Errorf("close-up mesh: %w", err)
-	}
-	if presence < headPresence {
-		return Detection{}, false, nil
-	}
-	r2 := roiFromMesh(mesh)
-	if !(r2.side > 0) || math.IsNaN(r2.cx+r2.cy+r2.side+r2.angle) {
-		return Detection{}, false, nil
-	}
-	mesh, presence, err = p.mesh.run(ctx, padded, r2)
-	if err != nil {
-		return Detection{}, false, fmt.Errorf("close-up mesh: %w", err)
-	}
-	if presence < headPresence {
-		return Detection{}, false, nil
-	}
-	for i := range mesh {
-		mesh[i][0] -= off
-		mesh[i][1] -= off
-	}
-	d := detectionFromMesh(mesh, presence)
-	if cx, cy := (d.X1+d.X2)/2, (d.Y1+d.Y2)/2; cx < 0 || cx > w || cy < 0 || cy > h {
-		return Detection{}, false, nil
-	}
-	return d, true, nil
-}
-
 // vote returns the most confident of the passes' best detections when it
 // scores minScore and votesNeeded passes agree with it (itself included).
 func vote(best []Detection, minScore float64) (Detection, bool) {
@@ -340,12 +294,37 @@ func paddedDetect(ctx context.Context, img gocv.Mat, det *blazeFace, pass padded
 // both runs score a face.
 func (p *Pipeline) meshOnCentre(ctx context.Context, img gocv.Mat) (Detection, bool, error) {
 	w, h := float64(img.Cols()), float64(img.Rows())
-	r := roi{cx: w / 2, cy: h / 2, side: centreSide * math.Max(w, h)}
+	return p.meshOnSquare(ctx, img, roi{cx: w / 2, cy: h / 2, side: centreSide * math.Max(w, h)}, centrePresence, 0, w, h)
+}
+
+// meshOnPaddedHead is meshOnCentre on a square over the upper part of the
+// image inside a grey margin (a head cut at the brows and the chin, the
+// face's centre high in the frame: the replicated border meshOnCentre
+// sees there smears hair and mask over the missing face).
+func (p *Pipeline) meshOnPaddedHead(ctx context.Context, img gocv.Mat) (Detection, bool, error) {
+	w, h := float64(img.Cols()), float64(img.Rows())
+	m := int(math.Ceil(headSide * math.Max(w, h) / 2))
+	padded := gocv.NewMat()
+	defer padded.Close()
+	gocv.CopyMakeBorder(img, &padded, m, m, m, m, gocv.BorderConstant, color.RGBA{R: 127, G: 127, B: 127})
+	if padded.Empty() {
+		return Detection{}, false, fmt.Errorf("padding a %dx%d image failed", img.Cols(), img.Rows())
+	}
+	off := float64(m)
+	r := roi{cx: w/2 + off, cy: headCentre*h + off, side: headSide * math.Max(w, h)}
+	return p.meshOnSquare(ctx, padded, r, headPresence, off, w, h)
+}
+
+// meshOnSquare fits the mesh on r of img, then on the region that mesh
+// gives, and makes a detection of the second mesh when both runs score
+// minPresence and its centre lies in the w x h image; img is that image
+// inside a margin of off pixels.
+func (p *Pipeline) meshOnSquare(ctx context.Context, img gocv.Mat, r roi, minPresence, off, w, h float64) (Detection, bool, error) {
 	mesh, presence, err := p.mesh.run(ctx, img, r)
 	if err != nil {
 		return Detection{}, false, fmt.Errorf("close-up mesh: %w", err)
 	}
-	if presence < centrePresence {
+	if presence < minPresence {
 		return Detection{}, false, nil
 	}
 	r2 := roiFromMesh(mesh)
@@ -356,8 +335,12 @@ func (p *Pipeline) meshOnCentre(ctx context.Context, img gocv.Mat) (Detection, b
 	if err != nil {
 		return Detection{}, false, fmt.Errorf("close-up mesh: %w", err)
 	}
-	if presence < centrePresence {
+	if presence < minPresence {
 		return Detection{}, false, nil
+	}
+	for i := range mesh {
+		mesh[i][0] -= off
+		mesh[i][1] -= off
 	}
 	d := detectionFromMesh(mesh, presence)
 	if cx, cy := (d.X1+d.X2)/2, (d.Y1+d.Y2)/2; cx < 0 || cx > w || cy < 0 || cy > h {

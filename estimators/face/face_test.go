@@ -171,7 +171,7 @@ func TestTestdataDetection(t *testing.T) {
 func TestEyeAccuracy(t *testing.T) {
 	dir, files := testdataFiles(t, "landmarks")
 	rt := testenv.Runtime(t, "")
-	for _, refine := range []string{"on", "off"} {
+	for _, refine := range []string{"on", "auto", "off"} {
 		p := newPipeline(t, rt, face.Config{RefineMesh: refine})
 		var sum, worst float64
 		var n, within, missed int
@@ -219,7 +219,7 @@ func TestEyeAccuracy(t *testing.T) {
 		mean := sum / float64(n)
 		t.Logf("refine %s: eye error mean %.3f, worst %.3f of the inter-ocular distance; %d of %d faces within 0.10",
 			refine, mean, worst, within, n)
-		if refine == "on" {
+		if refine != "off" {
 			if missed > 0 {
 				t.Errorf("%d labelled faces not detected", missed)
 			}
