@@ -175,7 +175,7 @@ func Default() Config {
 			Interpreters: 2,
 		},
 		Face: face.Config{MinScore: 0.5, MaxFaces: 50, Detector: "full_range",
-			Tiling: "auto", BorderPass: "auto", CloseUp: "auto", RefineMesh: "auto"},
+			Tiling: "auto", BorderPass: "auto", CloseUp: "auto", RefineMesh: "on"},
 		FaceCache:     facecache.Default(),
 		Sessions:      sessions.DefaultConfig(),
 		Watchlist:     watchlist.DefaultConfig(),

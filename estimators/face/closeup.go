@@ -53,8 +53,6 @@ import (
 	"math"
 
 	"gocv.io/x/gocv"
-
-	"imageapid/estimators/internal/letterbox"
 )
 
 // paddedPass is one detector run over the image inside a margin.
@@ -257,7 +255,7 @@ func paddedDetect(ctx context.Context, img gocv.Mat, det *blazeFace, pass padded
 		defer small.Close()
 		w := max(1, int(math.Round(float64(img.Cols())*scale)))
 		h := max(1, int(math.Round(float64(img.Rows())*scale)))
-		letterbox.Shrink(img, &small, image.Pt(w, h))
+		gocv.Resize(img, &small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
 		src = small
 		scale = float64(w) / float64(img.Cols())
 	}

@@ -421,9 +421,9 @@ func TestConcurrentUse(t *testing.T) {
 func TestRefineMeshAuto(t *testing.T) {
 	rt := testenv.Runtime(t, "")
 	on := newPipeline(t, rt, face.Config{RefineMesh: "on"})
-	auto := newPipeline(t, rt, face.Config{})
-	if got := auto.Config().RefineMesh; got != "auto" {
-		t.Fatalf("default refine_mesh %q, want auto", got)
+	auto := newPipeline(t, rt, face.Config{RefineMesh: "auto"})
+	if got := newPipeline(t, rt, face.Config{}).Config().RefineMesh; got != "on" {
+		t.Fatalf("default refine_mesh %q, want on", got)
 	}
 	for _, name := range []string{"astronaut.png", "messi5.jpg"} {
 		img := fixture(t, name)

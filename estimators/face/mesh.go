@@ -9,7 +9,6 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"imageapid/estimators/internal/letterbox"
 	"imageapid/models"
 )
 
@@ -95,7 +94,7 @@ func warpCrop(img gocv.Mat, r roi, n int) (gocv.Mat, error) {
 		w := max(1, int(math.Round(float64(img.Cols())*f)))
 		h := max(1, int(math.Round(float64(img.Rows())*f)))
 		small := gocv.NewMat()
-		letterbox.Shrink(img, &small, image.Pt(w, h))
+		gocv.Resize(img, &small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
 		defer small.Close()
 		src = small
 		scale = float64(w) / float64(img.Cols())
