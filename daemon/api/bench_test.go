@@ -29,15 +29,17 @@ func portrait640x480(b testing.TB) []byte {
 
 // BenchmarkHTTPFitterImage measures fitter throughput on /process/image with
 // 640x480 JPEGs over loopback from two concurrent clients: with the default
-// face pipeline (full-range detector, second mesh pass), and with the
-// cheapest one (short-range detector, one mesh pass) for boxes that only see
-// near faces.
+// face pipeline (full-range detector, second mesh pass), with the second
+// mesh pass only where the first mesh's region differs (refine_mesh auto),
+// and with the cheapest one (short-range detector, one mesh pass) for
+// boxes that only see near faces.
 func BenchmarkHTTPFitterImage(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		face face.Config
 	}{
 		{"default", face.Config{}},
+		{"refine_auto", face.Config{RefineMesh: "auto"}},
 		{"short_range+single_mesh", face.Config{Detector: "short_range", RefineMesh: "off"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchmarkFitter(b, newServerWith(b, bc.face)) })

@@ -23,10 +23,21 @@ var (
 	corpusMisses = flag.Bool("corpus-misses", false, "TestCorpusDetectionRate logs every image without a face")
 )
 
-// corpusFloor is the share of corpus images that must get a face, set just
-// under what the default sampled run measures (0.984; the whole corpus:
-// 0.982, most misses masked faces; without the close-up passes 0.910).
-const corpusFloor = 0.98
+// corpusFloor is the share of corpus images that must get a face, by the
+// sampling step (-corpus-every), each set just under what it measures and
+// over what it measured before confirmCloseUpBox and meshOnPaddedHead:
+// every 5th image (the default) 0.9868 (1646/1668; before 0.9844), the
+// whole corpus 0.9844 (8200/8330, most misses masked faces; before 0.9822;
+// without the close-up passes 0.910); 0.98 for other steps.
+func corpusFloor(every int) float64 {
+	switch every {
+	case 1:
+		return 0.984
+	case 5:
+		return 0.9855
+	}
+	return 0.98
+}
 
 // corpusImages lists the single-subject images of ../shared/corpus by
 // folder: every file of the corpus manifest (face crops and portraits, a few
@@ -124,7 +135,7 @@ func TestCorpusDetectionRate(t *testing.T) {
 	}
 	rate := float64(found) / float64(total)
 	t.Logf("corpus, every %d-th image: %d/%d found (%.2f%%)", every, found, total, 100*rate)
-	if rate < corpusFloor {
-		t.Errorf("corpus detection rate %.4f, want at least %.2f", rate, corpusFloor)
+	if floor := corpusFloor(every); rate < floor {
+		t.Errorf("corpus detection rate %.4f, want at least %.4f", rate, floor)
 	}
 }

@@ -171,7 +171,7 @@ func TestTestdataDetection(t *testing.T) {
 func TestEyeAccuracy(t *testing.T) {
 	dir, files := testdataFiles(t, "landmarks")
 	rt := testenv.Runtime(t, "")
-	for _, refine := range []string{"on", "off"} {
+	for _, refine := range []string{"on", "auto", "off"} {
 		p := newPipeline(t, rt, face.Config{RefineMesh: refine})
 		var sum, worst float64
 		var n, within, missed int
@@ -219,7 +219,7 @@ func TestEyeAccuracy(t *testing.T) {
 		mean := sum / float64(n)
 		t.Logf("refine %s: eye error mean %.3f, worst %.3f of the inter-ocular distance; %d of %d faces within 0.10",
 			refine, mean, worst, within, n)
-		if refine == "on" {
+		if refine != "off" {
 			if missed > 0 {
 				t.Errorf("%d labelled faces not detected", missed)
 			}
@@ -411,5 +411,42 @@ func TestConcurrentUse(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestRefineMeshAuto: with RefineMesh "auto" the second mesh run is skipped
+// on the astronaut's frontal face (the region of the first mesh agrees with
+// the detector's), the Fit count stays one per face, and the 21 points stay
+// within 5% of the inter-ocular distance of those the second run gives.
+func TestRefineMeshAuto(t *testing.T) {
+	rt := testenv.Runtime(t, "")
+	on := newPipeline(t, rt, face.Config{RefineMesh: "on"})
+	auto := newPipeline(t, rt, face.Config{RefineMesh: "auto"})
+	if got := newPipeline(t, rt, face.Config{}).Config().RefineMesh; got != "on" {
+		t.Fatalf("default refine_mesh %q, want on", got)
+	}
+	for _, name := range []string{"astronaut.png", "messi5.jpg"} {
+		img := fixture(t, name)
+		a, b := fitAll(t, on, img), fitAll(t, auto, img)
+		if len(a) != len(b) || len(a) == 0 {
+			t.Fatalf("%s: %d faces refined, %d with auto", name, len(a), len(b))
+		}
+		for i := range a {
+			iod := dist(a[i].LeftEye(), a[i].RightEye())
+			var mean float64
+			for k := range a[i].FDA {
+				mean += math.Hypot(a[i].FDA[k][0]-b[i].FDA[k][0], a[i].FDA[k][1]-b[i].FDA[k][1]) / iod / 21
+			}
+			t.Logf("%s face %d: auto is %.4f of the inter-ocular distance from refined", name, i, mean)
+			if mean > 0.05 {
+				t.Errorf("%s face %d: the 21 points move %.3f of the inter-ocular distance without the second run", name, i, mean)
+			}
+		}
+		if name == "astronaut.png" && a[0].Mesh[1] == b[0].Mesh[1] {
+			t.Errorf("astronaut: auto gave the refined mesh: the second run was not skipped")
+		}
+	}
+	if p := auto.Passes(); p.Fit != p.Detect {
+		t.Errorf("auto: %d Fit calls for %d Detect calls of one face each", p.Fit, p.Detect)
 	}
 }
