@@ -22,7 +22,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"math"
 	"os"
 	"sort"
@@ -173,16 +172,11 @@ func extract(corpus, manifestPath, dir, features string) error {
 	if err != nil {
 		return err
 	}
-	rt, err := models.NewRuntime(m, models.Options{Dir: dir, Delegate: models.DelegateXNNPACK, Threads: 1, Pool: 1},
-		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	rt, p, err := watchlist.EvalPipeline(manifestPath, dir)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	p, err := face.New(rt, face.Config{})
-	if err != nil {
-		return err
-	}
 	vs := variants(m)
 	nets := map[string]*models.Model{}
 	for _, v := range vs {

@@ -14,12 +14,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 
-	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
-	"imageapid/models"
 	"imageapid/watchlist"
 )
 
@@ -37,20 +34,11 @@ func main() {
 }
 
 func run(corpus, manifestPath, dir string, keep int, flip bool) error {
-	m, err := models.LoadManifest(manifestPath)
-	if err != nil {
-		return err
-	}
-	rt, err := models.NewRuntime(m, models.Options{Dir: dir, Delegate: models.DelegateXNNPACK, Threads: 1, Pool: 1},
-		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	rt, p, err := watchlist.EvalPipeline(manifestPath, dir)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	p, err := face.New(rt, face.Config{})
-	if err != nil {
-		return err
-	}
 	e, err := facetemplate.NewEmbedder(rt, facetemplate.DefaultNetwork, flip)
 	if err != nil {
 		return err
