@@ -12,7 +12,9 @@
 //	go run ./watchlist/cmd/identcompare --corpus ../shared/corpus mfn mfn+mfn_m 'mfn+mfn_m:1,fr+fr_m:0.1'
 //
 // A spec joins parts with ","; a part averages variants with "+" and takes
-// a weight after ":". The embeddings are cached in --features (JSON lines).
+// a weight after ":". With --features FILE the embeddings (biometric
+// templates of the corpus's people) are kept in FILE, mode 0600, and read
+// from it on later runs; without, they stay in memory.
 package main
 
 import (
@@ -42,7 +44,7 @@ func main() {
 	corpus := flag.String("corpus", "../shared/corpus", "corpus folder (with manifest.json and identities/)")
 	manifest := flag.String("manifest", "models/manifest.json", "model manifest")
 	dir := flag.String("models", "models/build", "model folder")
-	features := flag.String("features", "/tmp/identcompare.jsonl", "embedding cache (made when missing)")
+	features := flag.String("features", "", "keep the embeddings in this file (JSON lines, 0600) and reuse them; default: in memory only")
 	flag.Parse()
 	if err := run(*corpus, *manifest, *dir, *features, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "identcompare:", err)
@@ -101,12 +103,13 @@ func run(corpus, manifestPath, dir, features string, specs []string) error {
 	if len(specs) == 0 {
 		return errors.New("no spec given (e.g. mfn mfn+mfn_m)")
 	}
-	if _, err := os.Stat(features); errors.Is(err, os.ErrNotExist) {
-		if err := extract(corpus, manifestPath, dir, features); err != nil {
-			return err
-		}
+	var recs []record
+	var err error
+	if _, serr := os.Stat(features); features != "" && serr == nil {
+		recs, err = readFeatures(features)
+	} else if recs, err = extract(corpus, manifestPath, dir); err == nil && features != "" {
+		err = writeFeatures(features, recs)
 	}
-	recs, err := readFeatures(features)
 	if err != nil {
 		return err
 	}
@@ -166,15 +169,15 @@ func short(r watchlist.IdentificationResult) string {
 }
 
 // extract embeds the largest face of every photo with every variant.
-func extract(corpus, manifestPath, dir, features string) error {
+func extract(corpus, manifestPath, dir string) ([]record, error) {
 	ctx := context.Background()
 	m, err := models.LoadManifest(manifestPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rt, p, err := watchlist.EvalPipeline(manifestPath, dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rt.Close()
 	vs := variants(m)
@@ -182,48 +185,57 @@ func extract(corpus, manifestPath, dir, features string) error {
 	for _, v := range vs {
 		if nets[v.model] == nil {
 			if nets[v.model], err = rt.ModelWithBatch(v.model, 1); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	photos, err := watchlist.CorpusPhotos(corpus, 1)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	names := make([]string, 0, len(photos))
 	for n := range photos {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	tmp := features + ".part"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
+	var recs []record
 	for k, n := range names {
 		for _, path := range photos[n] {
 			rec, err := embedPhoto(ctx, p, nets, vs, path)
 			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
+				return nil, fmt.Errorf("%s: %w", path, err)
 			}
 			rec.ID = n
-			if err := enc.Encode(rec); err != nil {
-				return err
-			}
+			recs = append(recs, rec)
 		}
 		fmt.Fprintf(os.Stderr, "\rembedded %d/%d identities", k+1, len(names))
 	}
 	fmt.Fprintln(os.Stderr)
+	return recs, nil
+}
+
+// writeFeatures keeps the embeddings in path (0600), written whole or not at all.
+func writeFeatures(path string, recs []record) error {
+	tmp := path + ".part"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("features: %w", err)
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("features %s: %w", tmp, err)
+		}
+	}
 	if err := w.Flush(); err != nil {
-		return err
+		return fmt.Errorf("features %s: %w", tmp, err)
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return fmt.Errorf("features %s: %w", tmp, err)
 	}
-	return os.Rename(tmp, features)
+	return os.Rename(tmp, path)
 }
 
 func embedPhoto(ctx context.Context, p *face.Pipeline, nets map[string]*models.Model, vs []variant, path string) (record, error) {
