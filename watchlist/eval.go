@@ -3,15 +3,40 @@ package watchlist
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
 
 	"imageapid/estimators"
+	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
 	"imageapid/fitting/corpus"
+	"imageapid/models"
 )
+
+// EvalPipeline opens the models of a manifest (XNNPACK, one interpreter of
+// one thread each, warnings to stderr) and the daemon's default face
+// pipeline, as the identification commands measure with. The caller closes
+// the runtime.
+func EvalPipeline(manifestPath, dir string) (*models.Runtime, *face.Pipeline, error) {
+	m, err := models.LoadManifest(manifestPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err := models.NewRuntime(m, models.Options{Dir: dir, Delegate: models.DelegateXNNPACK, Threads: 1, Pool: 1},
+		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := face.New(rt, face.Config{})
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
+	return rt, p, nil
+}
 
 // IdentificationResult is 1:N identification measured on a corpus.
 type IdentificationResult struct {
@@ -78,29 +103,74 @@ func CorpusPhotos(dir string, keep int) (map[string][]string, error) {
 	return out, nil
 }
 
+// CorpusTemplates are the templates of a corpus's photos (the largest face
+// of each), by identity.
+type CorpusTemplates struct {
+	// Names are the identities in name order.
+	Names []string
+	// Vecs are each identity's templates, of the photos where a face was
+	// found, in path order.
+	Vecs map[string][][]float32
+	// Photos and NoFace count each identity's photos and those without a face.
+	Photos, NoFace map[string]int
+}
+
+// ExtractTemplates templates every photo (its largest face) as the daemon does.
+func ExtractTemplates(ctx context.Context, photos map[string][]string, x Extractor) (*CorpusTemplates, error) {
+	t := &CorpusTemplates{Vecs: map[string][][]float32{}, Photos: map[string]int{}, NoFace: map[string]int{}}
+	for n := range photos {
+		t.Names = append(t.Names, n)
+	}
+	sort.Strings(t.Names)
+	for _, n := range t.Names {
+		for _, p := range photos[n] {
+			t.Photos[n]++
+			v, err := largestFace(ctx, x, p)
+			if err != nil {
+				return nil, err
+			}
+			if v == nil {
+				t.NoFace[n]++
+				continue
+			}
+			t.Vecs[n] = append(t.Vecs[n], v)
+		}
+	}
+	return t, nil
+}
+
+// Half keeps every second identity in name order, from the first (k = 0,
+// the sample CorpusPhotos(corpus, 2) reads) or the second (k = 1): two
+// disjoint sets of people, to choose anything on one and report on the other.
+func (t *CorpusTemplates) Half(k int) *CorpusTemplates {
+	h := &CorpusTemplates{Vecs: map[string][][]float32{}, Photos: map[string]int{}, NoFace: map[string]int{}}
+	for i, n := range t.Names {
+		if i%2 == k%2 {
+			h.Names = append(h.Names, n)
+			h.Vecs[n], h.Photos[n], h.NoFace[n] = t.Vecs[n], t.Photos[n], t.NoFace[n]
+		}
+	}
+	return h
+}
+
 // EvalIdentification templates every photo (its largest face) and measures
 // identification with the index and the calibration table the daemon uses.
 func EvalIdentification(ctx context.Context, photos map[string][]string, x Extractor, cal *facetemplate.Calibration, dim int) (IdentificationResult, error) {
-	var r IdentificationResult
-	names := make([]string, 0, len(photos))
-	for n := range photos {
-		names = append(names, n)
+	t, err := ExtractTemplates(ctx, photos, x)
+	if err != nil {
+		return IdentificationResult{}, err
 	}
-	sort.Strings(names)
-	vecs := map[string][][]float32{} // per identity, photos with a face, in path order
+	return EvalTemplates(t, cal, dim)
+}
+
+// EvalTemplates measures identification on extracted templates: the first
+// template of each identity is enrolled, the others probe.
+func EvalTemplates(t *CorpusTemplates, cal *facetemplate.Calibration, dim int) (IdentificationResult, error) {
+	var r IdentificationResult
+	names, vecs := t.Names, t.Vecs
 	for _, n := range names {
-		for _, p := range photos[n] {
-			r.Photos++
-			v, err := largestFace(ctx, x, p)
-			if err != nil {
-				return r, err
-			}
-			if v == nil {
-				r.NoFace++
-				continue
-			}
-			vecs[n] = append(vecs[n], v)
-		}
+		r.Photos += t.Photos[n]
+		r.NoFace += t.NoFace[n]
 	}
 	r.Identities = len(names)
 
