@@ -95,24 +95,47 @@ var trainers = map[string]func([]headfit.Extracted) (*attributes.Head, error){
 		"faceres+spoofnets"),
 }
 
-func train(ctx context.Context, corpusDir, headsDir, modelDir string, names []string, cache string) error {
+// extraction is what extracts corpus features as the committed heads were
+// fitted: the models of modelDir, the fitting face pipeline (no close-up
+// passes) and every feature network.
+type extraction struct {
+	manifest *models.Manifest
+	rt       *models.Runtime
+	p        *face.Pipeline
+	x        *attributes.Extractor
+}
+
+func openExtraction(modelDir string) (*extraction, error) {
 	manifest, err := models.LoadManifest(filepath.Join(modelDir, "manifest.json"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rt, err := runtime(modelDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rt.Close()
 	p, err := face.New(rt, face.FittingConfig(filepath.Join(modelDir, "build", "face_geometry.binarypb")))
 	if err != nil {
-		return err
+		rt.Close()
+		return nil, err
 	}
 	x, err := attributes.NewExtractor(rt)
 	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return &extraction{manifest: manifest, rt: rt, p: p, x: x}, nil
+}
+
+func (e *extraction) Close() { e.rt.Close() }
+
+func train(ctx context.Context, corpusDir, headsDir, modelDir string, names []string, cache string) error {
+	e, err := openExtraction(modelDir)
+	if err != nil {
 		return err
 	}
+	defer e.Close()
+	manifest, p, x := e.manifest, e.p, e.x
 	extracted := map[string][]headfit.Extracted{}
 	for _, n := range names {
 		folder, ok := folders[n]

@@ -7,9 +7,7 @@ import (
 	"path/filepath"
 
 	"imageapid/estimators/attributes"
-	"imageapid/estimators/face"
 	"imageapid/fitting/headfit"
-	"imageapid/models"
 )
 
 // Session passive threshold. The session head ranks live above attack
@@ -38,24 +36,12 @@ func passiveThreshold(ctx context.Context, corpusDir, headsDir, modelDir, cache 
 	if err != nil {
 		return err
 	}
-	manifest, err := models.LoadManifest(filepath.Join(modelDir, "manifest.json"))
+	e, err := openExtraction(modelDir)
 	if err != nil {
 		return err
 	}
-	rt, err := runtime(modelDir)
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	p, err := face.New(rt, face.FittingConfig(filepath.Join(modelDir, "build", "face_geometry.binarypb")))
-	if err != nil {
-		return err
-	}
-	x, err := attributes.NewExtractor(rt)
-	if err != nil {
-		return err
-	}
-	samples, err := extractCached(ctx, p, x, corpusDir, livenessSources, cacheDir(cache, manifest))
+	defer e.Close()
+	samples, err := extractCached(ctx, e.p, e.x, corpusDir, livenessSources, cacheDir(cache, e.manifest))
 	if err != nil {
 		return err
 	}
