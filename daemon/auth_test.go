@@ -24,6 +24,19 @@ func sha(token string) string {
 	return hex.EncodeToString(s[:])
 }
 
+// startDaemonWithTokens runs the daemon, without MQTT, with one token of
+// scope api and one of scope admin.
+func startDaemonWithTokens(t *testing.T, apiToken, adminToken string) (addr string, stop func()) {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.MQTT.Enabled = false
+	cfg.HTTP.Auth.Tokens = []auth.HashedToken{
+		{SHA256: sha(apiToken), Scopes: []string{"api"}},
+		{SHA256: sha(adminToken), Scopes: []string{"admin"}},
+	}
+	return startDaemon(t, cfg)
+}
+
 type reply struct {
 	status int
 	body   []byte
@@ -62,13 +75,7 @@ func TestDaemonAccessControl(t *testing.T) {
 		t.Fatalf("auth's table names the sessions at %s, the sessions live at %s", auth.SessionsPrefix, sessions.Prefix)
 	}
 	const apiToken, adminToken = "kiosk-and-api-0123456789", "console-admin-0123456789"
-	cfg := testConfig(t)
-	cfg.MQTT.Enabled = false
-	cfg.HTTP.Auth.Tokens = []auth.HashedToken{
-		{SHA256: sha(apiToken), Scopes: []string{"api"}},
-		{SHA256: sha(adminToken), Scopes: []string{"admin"}},
-	}
-	addr, stop := startDaemon(t, cfg)
+	addr, stop := startDaemonWithTokens(t, apiToken, adminToken)
 	defer stop()
 	base := "http://" + addr
 	face1 := testenv.ReadFixture(t, "astronaut.png")
@@ -184,13 +191,7 @@ func TestExposedListenRefused(t *testing.T) {
 // fails the test, so a new route must be given its scope here.
 func TestEveryRouteScopedOverHTTP(t *testing.T) {
 	const apiToken, adminToken = "scopes-api-0123456789", "scopes-admin-0123456789"
-	cfg := testConfig(t)
-	cfg.MQTT.Enabled = false
-	cfg.HTTP.Auth.Tokens = []auth.HashedToken{
-		{SHA256: sha(apiToken), Scopes: []string{"api"}},
-		{SHA256: sha(adminToken), Scopes: []string{"admin"}},
-	}
-	addr, stop := startDaemon(t, cfg)
+	addr, stop := startDaemonWithTokens(t, apiToken, adminToken)
 	defer stop()
 	base := "http://" + addr
 

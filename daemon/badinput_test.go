@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"imageapid/daemon/auth"
 	"imageapid/internal/testenv"
 	"imageapid/sessions"
 )
@@ -25,13 +24,7 @@ import (
 // over-limit body, with tokens on. Every answer is a 4xx with {"detail"}, and the daemon keeps serving.
 func TestBadInputsWithAuth(t *testing.T) {
 	const apiToken, adminToken = "bad-input-api-0123456789", "bad-input-admin-0123456789"
-	cfg := testConfig(t)
-	cfg.MQTT.Enabled = false
-	cfg.HTTP.Auth.Tokens = []auth.HashedToken{
-		{SHA256: sha(apiToken), Scopes: []string{"api"}},
-		{SHA256: sha(adminToken), Scopes: []string{"admin"}},
-	}
-	addr, stop := startDaemon(t, cfg)
+	addr, stop := startDaemonWithTokens(t, apiToken, adminToken)
 	defer stop()
 	base := "http://" + addr
 	face1 := testenv.ReadFixture(t, "astronaut.png")
