@@ -245,6 +245,7 @@ func (s *mjpegServer) stop() {
 // at Reconnect.Max, 3 s by default) and is reading frames again within 5 s
 // of the port listening each time.
 func TestStreamCameraReconnectsWhenThePortListens(t *testing.T) {
+	t.Parallel() // mostly waiting: it overlaps the other reconnection test
 	srv := newMJPEGServer(t)
 	c, err := StartCamera(Config{ID: "ipcam", URL: "http://" + srv.addr + "/video.mjpg", MaxFPS: 10}, Analysis{}, Options{Logger: testLogger(t)})
 	if err != nil {

@@ -228,6 +228,7 @@ func (s *rtspServer) encode() {
 // then stops and comes back: reading frames again within 5 s of the port
 // listening each time.
 func TestRTSPCameraReconnectsWhenThePortListens(t *testing.T) {
+	t.Parallel() // mostly waiting: it overlaps the other reconnection test
 	srv := newRTSPServer(t)
 	c, err := StartCamera(Config{ID: "rtspcam", URL: srv.url(), MaxFPS: 10}, Analysis{}, Options{Logger: testLogger(t)})
 	if err != nil {
