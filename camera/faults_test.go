@@ -1,8 +1,11 @@
 package camera
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +14,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"imageapid/internal/testenv"
 )
 
 // A looping file camera whose file is deleted reports the error and keeps
@@ -155,5 +160,117 @@ func TestGStreamerSource(t *testing.T) {
 	waitFor(t, 5*time.Second, "gst frames", func() bool { return c.Stats().FramesAnalyzed >= 5 })
 	if st := c.Stats(); st.FramesSkipped == 0 {
 		t.Errorf("a 30 fps source capped at 10 fps skipped no frame: %+v", st)
+	}
+}
+
+// mjpegServer is a network camera on a loopback port: multipart MJPEG over
+// HTTP at 10 frames/s, the way many IP cameras serve it. It reads its
+// source through the same FFmpeg stream path as rtsp:// (SourceStream).
+type mjpegServer struct {
+	t      *testing.T
+	addr   string
+	frames [][]byte
+	srv    *http.Server
+	done   chan struct{}
+}
+
+func newMJPEGServer(t *testing.T) *mjpegServer {
+	t.Helper()
+	vc, err := gocv.VideoCaptureFile(testenv.Fixture(t, "vtest.avi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	img := gocv.NewMat()
+	defer img.Close()
+	s := &mjpegServer{t: t, addr: "127.0.0.1:" + itoa(testenv.FreePort(t))}
+	for len(s.frames) < 20 && vc.Read(&img) && !img.Empty() {
+		buf, err := gocv.IMEncode(gocv.JPEGFileExt, img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.frames = append(s.frames, bytes.Clone(buf.GetBytes()))
+		buf.Close()
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// start listens on the server's port (the same one each time).
+func (s *mjpegServer) start() {
+	s.t.Helper()
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.done = make(chan struct{})
+	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const boundary = "frame"
+		w.Header().Set("Content-Type", "multipart/x-mixed-replace;boundary="+boundary)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			f := s.frames[i%len(s.frames)]
+			if _, err := fmt.Fprintf(w, "--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", boundary, len(f)); err != nil {
+				return
+			}
+			if _, err := w.Write(append(f, "\r\n"...)); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			case <-s.done:
+				return
+			}
+		}
+	})}
+	go s.srv.Serve(ln)
+}
+
+// stop closes the port and every open stream, like a camera losing power.
+func (s *mjpegServer) stop() {
+	if s.srv == nil {
+		return
+	}
+	close(s.done)
+	s.srv.Close()
+	s.srv = nil
+}
+
+// A network camera whose port is not listening yet when the daemon starts,
+// then stops and comes back: the camera keeps retrying with backoff (capped
+// at Reconnect.Max, 3 s by default) and is reading frames again within 5 s
+// of the port listening each time.
+func TestStreamCameraReconnectsWhenThePortListens(t *testing.T) {
+	t.Parallel() // mostly waiting: it overlaps the other reconnection test
+	srv := newMJPEGServer(t)
+	c, err := StartCamera(Config{ID: "ipcam", URL: "http://" + srv.addr + "/video.mjpg", MaxFPS: 10}, Analysis{}, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopCamera(t, c)
+	if max := c.Config().Reconnect.Max; max > 3*time.Second {
+		t.Fatalf("the default reconnect backoff grows to %v: a camera back after an outage could wait longer than 5 s", max)
+	}
+	for round, down := range []time.Duration{6 * time.Second, 8 * time.Second} {
+		// Down long enough for the backoff to reach its cap.
+		waitFor(t, 5*time.Second, "the camera to report the refused connection", func() bool {
+			s := c.State()
+			return !s.Connected && s.Status == StatusReconnecting && s.LastError != ""
+		})
+		time.Sleep(down)
+		tries := c.State().Reconnects
+		srv.start()
+		took := waitFor(t, 10*time.Second, "the camera to read frames again", func() bool { return c.State().Connected })
+		n := c.Stats().FramesCaptured
+		waitFor(t, 5*time.Second, "frames after reconnecting", func() bool { return c.Stats().FramesCaptured > n+5 })
+		t.Logf("round %d: down %v (%d retries), connected %v after the port listened", round, down, tries, took.Round(10*time.Millisecond))
+		if took > 5*time.Second {
+			t.Errorf("round %d: reconnecting took %v after the port listened, want within 5 s", round, took)
+		}
+		srv.stop()
 	}
 }

@@ -14,24 +14,17 @@ import (
 	"testing"
 	"time"
 
-	"imageapid/daemon/auth"
 	"imageapid/internal/testenv"
 	"imageapid/sessions"
 )
 
 // TestBadInputsWithAuth is the daemon-level half of the bad-input table
 // (daemon/api's TestBadInputs holds the Image API's 30): access control,
-// kiosk sessions, /v1/process and the raw-TCP over-limit body, with tokens
-// on. Every answer is a 4xx with {"detail"}, and the daemon keeps serving.
+// kiosk sessions, /v1/process, watchlists, camera previews and the raw-TCP
+// over-limit body, with tokens on. Every answer is a 4xx with {"detail"}, and the daemon keeps serving.
 func TestBadInputsWithAuth(t *testing.T) {
 	const apiToken, adminToken = "bad-input-api-0123456789", "bad-input-admin-0123456789"
-	cfg := testConfig(t)
-	cfg.MQTT.Enabled = false
-	cfg.HTTP.Auth.Tokens = []auth.HashedToken{
-		{SHA256: sha(apiToken), Scopes: []string{"api"}},
-		{SHA256: sha(adminToken), Scopes: []string{"admin"}},
-	}
-	addr, stop := startDaemon(t, cfg)
+	addr, stop := startDaemonWithTokens(t, apiToken, adminToken)
 	defer stop()
 	base := "http://" + addr
 	face1 := testenv.ReadFixture(t, "astronaut.png")
@@ -61,7 +54,7 @@ func TestBadInputsWithAuth(t *testing.T) {
 		return resp.StatusCode, b, resp.Header
 	}
 	bearer := func(tok string) string { return "Bearer " + tok }
-	api := bearer(apiToken)
+	api, admin := bearer(apiToken), bearer(adminToken)
 
 	newSession := func() (id, token string) {
 		st, b, _ := send(req{"POST", sessions.Prefix, api, "application/json", []byte(`{"challenges": ["blink"]}`)})
@@ -105,7 +98,10 @@ func TestBadInputsWithAuth(t *testing.T) {
 		{"wrong token", req{"POST", "/face-detector-face-fitter/process/sample", bearer("nope-0123456789abcdef"), "application/json", sampleBody}, 401},
 		{"token with a suffix", req{"POST", "/face-detector-face-fitter/process/sample", bearer(apiToken + "x"), "application/json", sampleBody}, 401},
 		{"token prefix", req{"POST", "/face-detector-face-fitter/process/sample", bearer(apiToken[:10]), "application/json", sampleBody}, 401},
-		{"admin token on the Image API", req{"POST", "/face-detector-face-fitter/process/sample", bearer(adminToken), "application/json", sampleBody}, 403},
+		{"api token on the console", req{"GET", "/", api, "", nil}, 403},
+		{"api token on the event stream", req{"GET", "/v1/events/stream", api, "", nil}, 403},
+		{"api token on /v1/system", req{"GET", "/v1/system", api, "", nil}, 403},
+		{"api token on a watchlist search", req{"POST", "/v1/watchlists/door/search", api, "application/json", sampleBody}, 403},
 		{"api token on /metrics", req{"GET", "/metrics", api, "", nil}, 403},
 		{"api token on a camera stream", req{"GET", "/v1/cameras/door/stream", api, "", nil}, 403},
 		{"api token on a route not in the table", req{"GET", "/v1/watchlists", api, "", nil}, 403},
@@ -138,6 +134,16 @@ func TestBadInputsWithAuth(t *testing.T) {
 			[]byte(`{"services": ["no-such-service"], "$image": null}`)}, 422},
 		{"/v1/process: no services", req{"POST", "/v1/process", api, "application/json", []byte(`{"services": []}`)}, 422},
 		{"/v1/process: GET", req{"GET", "/v1/process", api, "", nil}, 405},
+		// Watchlists (admin).
+		{"watchlist: malformed JSON person", req{"POST", "/v1/watchlists/door/persons", admin, "application/json", []byte(`{"name": `)}, 400},
+		{"watchlist: person without a name", req{"POST", "/v1/watchlists/door/persons", admin, "application/json", []byte(`{}`)}, 400},
+		{"watchlist: fa_r out of range", req{"PATCH", "/v1/watchlists/door", admin, "application/json", []byte(`{"fa_r": 2}`)}, 400},
+		{"watchlist: unknown person", req{"GET", "/v1/watchlists/door/persons/no-such-person", admin, "", nil}, 404},
+		{"watchlist: search with bad base64", req{"POST", "/v1/watchlists/door/search", admin, "application/json", []byte(`{"$image": "@@@"}`)}, 400},
+		{"watchlist: DELETE on the lists", req{"DELETE", "/v1/watchlists", admin, "", nil}, 405},
+		{"watchlist: unknown sub-route", req{"GET", "/v1/watchlists/door/secrets", admin, "", nil}, 404},
+		// Camera previews (admin).
+		{"preview of an unknown camera", req{"GET", "/v1/cameras/no-such-camera/snapshot.jpg", admin, "", nil}, 404},
 		{"unknown route with the admin token", req{"GET", "/no/such/route", bearer(adminToken), "", nil}, 404},
 	}
 	for _, c := range cases {

@@ -34,9 +34,17 @@ const (
 	Open Scope = "open"
 	// API is the Image API, /v1/process, the kiosk sessions and the kiosk page.
 	API Scope = "api"
-	// Admin is everything else: cameras, streams, metrics, watchlists, system.
+	// Admin is everything else: cameras, streams, metrics, watchlists,
+	// system, the console. It includes API: an admin token may call the
+	// Image API too.
 	Admin Scope = "admin"
 )
+
+// grants reports whether a token with scopes may reach a route that needs
+// need: admin includes api.
+func grants(scopes []Scope, need Scope) bool {
+	return slices.Contains(scopes, need) || need == API && slices.Contains(scopes, Admin)
+}
 
 // Config is the http.auth section.
 type Config struct {
@@ -363,7 +371,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			deny(w, http.StatusUnauthorized, `Bearer realm="imageapid", error="invalid_token"`, "Invalid token")
 			return
 		}
-		if !slices.Contains(scopes, need) {
+		if !grants(scopes, need) {
 			deny(w, http.StatusForbidden, fmt.Sprintf(`Bearer realm="imageapid", error="insufficient_scope", scope="%s"`, need),
 				fmt.Sprintf("This token lacks the %q scope this route needs", need))
 			return

@@ -89,7 +89,12 @@ func TestScopesOverHTTP(t *testing.T) {
 		{"POST", "/face-detector-face-fitter/process/sample", "wrong-token-0123456789", 401},
 		{"POST", "/face-detector-face-fitter/process/sample", apiToken, 200},
 		{"POST", "/face-detector-face-fitter/v1/process/image", apiToken, 200},
-		{"POST", "/face-detector-face-fitter/process/sample", adminToken, 403},
+		// admin includes api.
+		{"POST", "/face-detector-face-fitter/process/sample", adminToken, 200},
+		{"POST", "/v1/process", adminToken, 200},
+		{"POST", "/v1/liveness/sessions", adminToken, 200},
+		{"GET", "/kiosk", adminToken, 200},
+		{"GET", "/readyz", adminToken, 200},
 		{"POST", "/v1/process", apiToken, 200},
 		{"POST", "/v1/liveness/sessions", apiToken, 200},
 		{"GET", "/kiosk", apiToken, 200},
@@ -97,7 +102,13 @@ func TestScopesOverHTTP(t *testing.T) {
 		{"GET", "/cameras", apiToken, 403},
 		{"GET", "/cameras", adminToken, 200},
 		{"GET", "/v1/cameras/door/stream", apiToken, 403},
-		// Routes that do not exist yet (other branches) are admin by default.
+		// The admin routes, each named in the table.
+		{"GET", "/", apiToken, 403},
+		{"GET", "/", adminToken, 200},
+		{"GET", "/v1/cameras/door/snapshot.jpg", apiToken, 403},
+		{"GET", "/v1/in-view", apiToken, 403},
+		{"GET", "/v1/system", apiToken, 403},
+		{"GET", "/v1/system", adminToken, 200},
 		{"GET", "/v1/watchlists", apiToken, 403},
 		{"POST", "/v1/watchlists/staff/members", apiToken, 403},
 		{"GET", "/v1/events/stream", apiToken, 403},
@@ -105,6 +116,10 @@ func TestScopesOverHTTP(t *testing.T) {
 		{"GET", "/watchlists", apiToken, 403},
 		{"GET", "/ui/console/app.js", apiToken, 403},
 		{"GET", "/v1/watchlists", adminToken, 200},
+		// A path no row names needs admin.
+		{"GET", "/v2/anything", apiToken, 403},
+		{"GET", "/v2/anything", adminToken, 200},
+		{"GET", "/a-service/process/other", apiToken, 403},
 		// Dot segments are judged on the cleaned path too.
 		{"GET", "/v1/process/../cameras", apiToken, 403},
 		{"GET", "/kiosk/../v1/watchlists", apiToken, 403},
@@ -287,5 +302,41 @@ func TestReloadReplacesTokens(t *testing.T) {
 	}
 	if err := g.Reload(auth.Config{}); err == nil {
 		t.Error("turning tokens off needs a restart")
+	}
+}
+
+// TestEveryRouteHasARow: each route the daemon serves is named in the
+// table with the scope the issue gives it, not left to the admin default.
+func TestEveryRouteHasARow(t *testing.T) {
+	for path, want := range map[string]auth.Scope{
+		"/healthz":      auth.Open,
+		"/readyz":       auth.API,
+		"/openapi.json": auth.API,
+		"/face-detector-face-fitter/process/image":     auth.API,
+		"/face-detector-face-fitter/v1/process/sample": auth.API,
+		"/v1/process":                      auth.API,
+		"/v1/liveness/sessions":            auth.API,
+		"/v1/liveness/sessions/abc/frames": auth.API,
+		"/kiosk":                           auth.API,
+		"/ui/kiosk/kiosk.js":               auth.API,
+		"/metrics":                         auth.Admin,
+		"/cameras":                         auth.Admin,
+		"/v1/cameras/door/stream":          auth.Admin,
+		"/v1/events/stream":                auth.Admin,
+		"/v1/in-view":                      auth.Admin,
+		"/v1/system":                       auth.Admin,
+		"/v1/watchlists":                   auth.Admin,
+		"/v1/watchlists/staff/search":      auth.Admin,
+		"/watchlists":                      auth.Admin,
+		"/ui/console.js":                   auth.Admin,
+		"/":                                auth.Admin,
+	} {
+		got, row := auth.RouteOf(path)
+		if got != want {
+			t.Errorf("%s needs %s, want %s", path, got, want)
+		}
+		if row == "" {
+			t.Errorf("%s is matched by no row of the table (only by the admin default)", path)
+		}
 	}
 }

@@ -11,22 +11,35 @@ import (
 const SessionsPrefix = "/v1/liveness/sessions"
 
 // routeScopes is the one table of who may reach what, first match wins. A
-// prefix ending in "/" matches every path below it; otherwise it matches the
-// path itself and the paths below it. A path no row matches needs admin, so
-// routes added later (/v1/watchlists, /v1/system, /v1/events, /watchlists,
-// /ui/console/, ...) are closed until a row here opens them.
+// row matches its path and, unless exact, the paths below it (a path ending
+// in "/" only the paths below it). Every route the daemon serves has a row;
+// a path no row matches (a route added later and forgotten here) needs
+// admin, so it is closed rather than open. The Image API's
+// /<service>/process/<action> routes are matched by isImageAPI.
 var routeScopes = []struct {
-	prefix string
-	scope  Scope
+	path  string
+	exact bool
+	scope Scope
 }{
-	{"/healthz", Open},
-	{"/readyz", API}, // open when listed in http.auth.public
-	{"/openapi.json", API},
-	{"/v1/process", API},
-	{SessionsPrefix, API},
-	{"/kiosk", API},
-	{"/ui/kiosk/", API},
-	{"/metrics", Admin}, // open when listed in http.auth.public
+	{"/healthz", true, Open},
+	// The Image API, its description, and the kiosk: the api scope.
+	{"/readyz", true, API}, // open when listed in http.auth.public
+	{"/openapi.json", true, API},
+	{"/v1/process", false, API},
+	{SessionsPrefix, false, API},
+	{"/kiosk", false, API},
+	{"/ui/kiosk/", false, API},
+	// Everything else: the admin scope.
+	{"/metrics", true, Admin}, // open when listed in http.auth.public
+	{"/cameras", false, Admin},
+	{"/v1/cameras/", false, Admin}, // previews: MJPEG streams and snapshots
+	{"/v1/events/stream", false, Admin},
+	{"/v1/in-view", false, Admin},
+	{"/v1/system", false, Admin},
+	{"/v1/watchlists", false, Admin},
+	{"/watchlists", false, Admin},
+	{"/ui/", false, Admin}, // the console's and the watchlist page's assets
+	{"/", true, Admin},     // the console
 }
 
 // ScopeOf returns the scope a path needs. The path is judged both as sent
@@ -43,15 +56,23 @@ func ScopeOf(p string) Scope {
 }
 
 func scopeOf(p string) Scope {
+	s, _ := RouteOf(p)
+	return s
+}
+
+// RouteOf returns the scope path p needs and the table row that says so
+// ("" when no row matches and the admin default applies). p is taken as
+// sent; ScopeOf also judges its cleaned form.
+func RouteOf(p string) (Scope, string) {
 	for _, r := range routeScopes {
-		if matches(r.prefix, p) {
-			return r.scope
+		if p == r.path || !r.exact && matches(r.path, p) {
+			return r.scope, r.path
 		}
 	}
 	if isImageAPI(p) {
-		return API
+		return API, "/<service>/process/<action>"
 	}
-	return Admin
+	return Admin, ""
 }
 
 func matches(prefix, p string) bool {

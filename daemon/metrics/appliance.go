@@ -26,7 +26,7 @@ var (
 	descQueue      = prometheus.NewDesc("imageapid_mqtt_queue_depth", "Events waiting in the MQTT outbox.", nil, nil)
 	descQueueBytes = prometheus.NewDesc("imageapid_mqtt_queue_bytes", "Size of the undelivered events on disk.", nil, nil)
 	descDelivered  = prometheus.NewDesc("imageapid_mqtt_delivered_total", "Events acknowledged by the broker.", nil, nil)
-	descDropped    = prometheus.NewDesc("imageapid_mqtt_dropped_total", "Events dropped because the outbox was full.", nil, nil)
+	descDropped    = prometheus.NewDesc("imageapid_mqtt_dropped_total", "Events dropped: the outbox was full, or the disk refused them.", nil, nil)
 	descConnected  = prometheus.NewDesc("imageapid_mqtt_connected", "1 while a broker session is up.", nil, nil)
 )
 

@@ -3,10 +3,14 @@
 // the repository's models, measures the fitter's sustainable rate with as
 // many closed-loop clients as processing slots, then offers -factor times
 // that rate open-loop for -duration from up to -clients concurrent
-// clients, sampling the daemon's RSS. It prints the answers by status, the
-// admitted (200) requests' p50/p99, the slowest 503, connection errors and
-// the peak RSS; it exits 1 when a connection fails, an answer is neither a
-// 200 nor a 503, or a 503 took longer than -fast-503.
+// clients, sampling the daemon's RSS. The fitter gets -images distinct
+// images in turn, so that the face cache cannot answer repeats from memory.
+// It prints the answers by status, the admitted (200) requests' p50/p99,
+// the slowest 503, connection errors, the peak RSS, where the 503s' time
+// went (getting a connection, sending, waiting for the answer), and what
+// one client sending a request every 100 ms beside the crowd saw; it exits
+// 1 when a connection fails, an answer is neither a 200 nor a 503, or a
+// 503 took longer than -fast-503.
 //
 //	go run ./internal/cmd/loadtest -bin bin/imageapid [-duration 60s] [-factor 20]
 //	go run ./internal/cmd/loadtest -bin bin/imageapid -soak 30m -rate 0.5
@@ -22,10 +26,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/jpeg"
 	"io"
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,8 +56,9 @@ func main() {
 	soak := flag.Duration("soak", 0, "instead of the overload: a steady mixed load for this long")
 	rate := flag.Float64("rate", 0.5, "soak rate as a multiple of the sustainable rate")
 	extra := flag.String("config", "", "YAML appended to the generated config (e.g. http settings)")
+	variants := flag.Int("images", 512, "distinct images sent to the fitter (more than the face cache holds; 1: the same file every time)")
 	flag.Parse()
-	if err := run(*bin, *root, *duration, *factor, *clients, *fast, *soak, *rate, *extra); err != nil {
+	if err := run(*bin, *root, *duration, *factor, *clients, *fast, *soak, *rate, *extra, *variants); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
@@ -131,6 +141,10 @@ type result struct {
 	status int
 	took   time.Duration
 	err    error
+	// Where the time went: getting a connection (a dial when not reused),
+	// sending the request, then waiting for the answer's first byte.
+	conn, send, wait time.Duration
+	dialed           bool
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000, MaxConnsPerHost: 0}, Timeout: 2 * time.Minute}
@@ -142,35 +156,95 @@ func (r request) do() result {
 	if r.body != nil {
 		body, method = bytes.NewReader(r.body), http.MethodPost
 	}
-	req, _ := http.NewRequest(method, r.url, body)
+	var res result
+	var gotConn, wrote time.Time
+	trace := &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) {
+			gotConn = time.Now()
+			res.conn, res.dialed = gotConn.Sub(t0), !i.Reused
+		},
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			wrote = time.Now()
+			res.send = wrote.Sub(gotConn)
+		},
+		GotFirstResponseByte: func() {
+			// The answer may come before the whole body is sent.
+			if wrote.IsZero() {
+				res.wait = time.Since(gotConn)
+			} else {
+				res.wait = time.Since(wrote)
+			}
+		},
+	}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, r.url, body)
 	if r.ctype != "" {
 		req.Header.Set("Content-Type", r.ctype)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return result{err: err, took: time.Since(t0)}
+		res.err, res.took = err, time.Since(t0)
+		return res
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return result{status: resp.StatusCode, took: time.Since(t0)}
+	res.status, res.took = resp.StatusCode, time.Since(t0)
+	return res
 }
 
-func imageForm(path string) (string, []byte, error) {
-	img, err := os.ReadFile(path)
-	if err != nil {
-		return "", nil, err
-	}
+func imageForm(name string, img []byte) (string, []byte) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	w, _ := mw.CreateFormFile("image", filepath.Base(path))
+	w, _ := mw.CreateFormFile("image", name)
 	w.Write(img)
 	mw.Close()
-	return mw.FormDataContentType(), buf.Bytes(), nil
+	return mw.FormDataContentType(), buf.Bytes()
+}
+
+// imageVariants returns n JPEGs of the image at path, each with its own
+// pixels (a corner pixel row spells the variant's number). The daemon's
+// face cache answers a repeated image from memory, so one image sent again
+// and again would measure the cache, not the fitter; n larger than the
+// cache's 64 images keeps every request a miss. n = 1 is the file as it is.
+func imageVariants(path string, n int) ([][]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if n <= 1 {
+		return [][]byte{raw}, nil
+	}
+	src, err := jpeg.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	b := src.Bounds()
+	img := image.NewRGBA(b)
+	draw.Draw(img, b, src, b.Min, draw.Src)
+	out := make([][]byte, n)
+	for i := range out {
+		for bit := 0; bit < 16; bit++ {
+			v := uint8(0)
+			if i>>bit&1 == 1 {
+				v = 255
+			}
+			for y := 0; y < 4; y++ {
+				for x := 0; x < 4; x++ {
+					img.Set(b.Min.X+bit*4+x, b.Min.Y+y, color.RGBA{v, v, v, 255})
+				}
+			}
+		}
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+			return nil, err
+		}
+		out[i] = buf.Bytes()
+	}
+	return out, nil
 }
 
 // sustainable runs n closed-loop clients for d and returns requests/s.
-func sustainable(r request, n int, d time.Duration) float64 {
-	var done atomic.Int64
+func sustainable(pick func(i int) request, n int, d time.Duration) float64 {
+	var done, next atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -179,7 +253,7 @@ func sustainable(r request, n int, d time.Duration) float64 {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				if res := r.do(); res.status == 200 {
+				if res := pick(int(next.Add(1))).do(); res.status == 200 {
 					done.Add(1)
 				}
 			}
@@ -248,20 +322,25 @@ func pct(ds []time.Duration, p float64) time.Duration {
 	return ds[min(len(ds)-1, int(p*float64(len(ds))))]
 }
 
-func run(bin, root string, duration time.Duration, factor float64, limit int, fast, soak time.Duration, rate float64, extra string) error {
+func run(bin, root string, duration time.Duration, factor float64, limit int, fast, soak time.Duration, rate float64, extra string, variants int) error {
 	d, err := start(bin, root, extra)
 	if err != nil {
 		return err
 	}
 	defer func() { d.cmd.Process.Signal(os.Interrupt); d.cmd.Wait() }()
-	ct, body, err := imageForm(filepath.Join(root, "third_party/fixtures/messi5.jpg"))
+	imgs, err := imageVariants(filepath.Join(root, "third_party/fixtures/messi5.jpg"), variants)
 	if err != nil {
 		return err
 	}
-	fit := request{url: d.base + "/face-detector-face-fitter/process/image", ctype: ct, body: body}
+	fits := make([]request, len(imgs))
+	for i, img := range imgs {
+		ct, body := imageForm("messi5.jpg", img)
+		fits[i] = request{url: d.base + "/face-detector-face-fitter/process/image", ctype: ct, body: body}
+	}
+	fit := func(i int) request { return fits[i%len(fits)] }
 	idle := d.rss()
 	r := sustainable(fit, 4, 10*time.Second)
-	fmt.Printf("idle RSS %.0f MB; sustainable fitter rate %.1f req/s (4 closed-loop clients, 10 s)\n", idle, r)
+	fmt.Printf("idle RSS %.0f MB; sustainable fitter rate %.1f req/s (4 closed-loop clients, 10 s, %d distinct images)\n", idle, r, len(fits))
 	if r <= 0 {
 		return fmt.Errorf("the fitter answered nothing")
 	}
@@ -269,11 +348,19 @@ func run(bin, root string, duration time.Duration, factor float64, limit int, fa
 		return runSoak(d, fit, r*rate, soak)
 	}
 	var peak float64
-	results := offer(func(int) request { return fit }, r*factor, limit, duration, func() { peak = max(peak, d.rss()) })
+	probe := startProbe(fit, duration)
+	results := offer(fit, r*factor, limit, duration, func() { peak = max(peak, d.rss()) })
+	probed := probe()
 	counts := map[string]int{}
 	var ok, busy []time.Duration
+	var slowest result
+	var conn, send, wait []time.Duration
+	dials := 0
 	bad := 0
 	for _, res := range results {
+		if res.dialed {
+			dials++
+		}
 		switch {
 		case res.err != nil:
 			counts["connection error"]++
@@ -284,6 +371,10 @@ func run(bin, root string, duration time.Duration, factor float64, limit int, fa
 		case res.status == 503:
 			counts["503"]++
 			busy = append(busy, res.took)
+			conn, send, wait = append(conn, res.conn), append(send, res.send), append(wait, res.wait)
+			if res.took > slowest.took {
+				slowest = res
+			}
 		default:
 			counts[strconv.Itoa(res.status)]++
 			bad++
@@ -294,7 +385,14 @@ func run(bin, root string, duration time.Duration, factor float64, limit int, fa
 	fmt.Printf("admitted (200): %.1f req/s, p50 %s, p99 %s; 503: p50 %s, slowest %s\n",
 		float64(len(ok))/duration.Seconds(), pct(ok, 0.5).Round(time.Millisecond), pct(ok, 0.99).Round(time.Millisecond),
 		pct(busy, 0.5).Round(time.Millisecond), slow503.Round(time.Millisecond))
+	fmt.Printf("503 phases, p99 / max: connection %s / %s, sending %s / %s, waiting for the answer %s / %s; %d connections dialed\n",
+		pct(conn, 0.99).Round(time.Millisecond), pct(conn, 1).Round(time.Millisecond),
+		pct(send, 0.99).Round(time.Millisecond), pct(send, 1).Round(time.Millisecond),
+		pct(wait, 0.99).Round(time.Millisecond), pct(wait, 1).Round(time.Millisecond), dials)
+	fmt.Printf("slowest 503: %s = connection %s (dialed %v) + sending %s + waiting %s\n", slowest.took.Round(time.Millisecond),
+		slowest.conn.Round(time.Millisecond), slowest.dialed, slowest.send.Round(time.Millisecond), slowest.wait.Round(time.Millisecond))
 	fmt.Printf("RSS: idle %.0f MB, peak %.0f MB\n", idle, peak)
+	fmt.Printf("%s\n", probed)
 	if d.cmd.ProcessState != nil {
 		return fmt.Errorf("the daemon exited")
 	}
@@ -304,16 +402,53 @@ func run(bin, root string, duration time.Duration, factor float64, limit int, fa
 	return nil
 }
 
-func runSoak(d *daemon, fit request, rate float64, soak time.Duration) error {
+// startProbe sends the request every 100 ms from one client of its own
+// (its own connection) for d, beside the crowd: what a single polite client
+// sees of the daemon under the overload. The returned func waits for the
+// end and summarizes.
+func startProbe(pick func(i int) request, d time.Duration) func() string {
+	pc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: time.Minute}
+	done := make(chan string, 1)
+	go func() {
+		counts := map[string]int{}
+		var busy, all []time.Duration
+		for i, end := 0, time.Now().Add(d); time.Now().Before(end); i++ {
+			if i > 0 {
+				time.Sleep(100 * time.Millisecond)
+			}
+			r := pick(1<<20 + i) // not the crowd's images at the same moment
+			t0 := time.Now()
+			req, _ := http.NewRequest(http.MethodPost, r.url, bytes.NewReader(r.body))
+			req.Header.Set("Content-Type", r.ctype)
+			resp, err := pc.Do(req)
+			if err != nil {
+				counts["connection error"]++
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			took := time.Since(t0)
+			counts[strconv.Itoa(resp.StatusCode)]++
+			all = append(all, took)
+			if resp.StatusCode == 503 {
+				busy = append(busy, took)
+			}
+		}
+		done <- fmt.Sprintf("one client beside them, a request every 100 ms: answers %v, p50 %s, slowest %s, slowest 503 %s",
+			counts, pct(all, 0.5).Round(time.Millisecond), pct(all, 1).Round(time.Millisecond), pct(busy, 1).Round(time.Millisecond))
+	}()
+	return func() string { return <-done }
+}
+
+func runSoak(d *daemon, fit func(i int) request, rate float64, soak time.Duration) error {
 	// /v1/process takes its services as a form field beside the image.
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	mw.WriteField("services", "face-detector-face-fitter,age-estimator,quality-assessment-estimator")
 	w, _ := mw.CreateFormFile("image", "i.jpg")
-	w.Write(extractImage(fit))
+	w.Write(extractImage(fit(0)))
 	mw.Close()
-	mixed := []request{
-		fit,
+	others := []request{
 		{url: d.base + "/healthz"},
 		{url: d.base + "/v1/process", ctype: mw.FormDataContentType(), body: buf.Bytes()},
 	}
@@ -323,7 +458,12 @@ func runSoak(d *daemon, fit request, rate float64, soak time.Duration) error {
 		bad     atomic.Int64
 	)
 	fmt.Printf("soak: %.1f req/s of fitter, /v1/process and /healthz for %s\n", rate, soak)
-	results := offer(func(i int) request { return mixed[i%len(mixed)] }, rate, 200, soak, func() {
+	results := offer(func(i int) request {
+		if i%3 == 0 {
+			return fit(i / 3)
+		}
+		return others[i%3-1]
+	}, rate, 200, soak, func() {
 		if time.Now().After(next) {
 			next = next.Add(time.Minute)
 			s := d.rss()
