@@ -3,40 +3,15 @@ package watchlist
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
 
 	"imageapid/estimators"
-	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
 	"imageapid/fitting/corpus"
-	"imageapid/models"
 )
-
-// EvalPipeline opens the models of a manifest (XNNPACK, one interpreter of
-// one thread each, warnings to stderr) and the daemon's default face
-// pipeline, as the identification commands measure with. The caller closes
-// the runtime.
-func EvalPipeline(manifestPath, dir string) (*models.Runtime, *face.Pipeline, error) {
-	m, err := models.LoadManifest(manifestPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	rt, err := models.NewRuntime(m, models.Options{Dir: dir, Delegate: models.DelegateXNNPACK, Threads: 1, Pool: 1},
-		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := face.New(rt, face.Config{})
-	if err != nil {
-		rt.Close()
-		return nil, nil, err
-	}
-	return rt, p, nil
-}
 
 // IdentificationResult is 1:N identification measured on a corpus.
 type IdentificationResult struct {

@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"image"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -27,7 +26,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"imageapid/estimators/face"
-	"imageapid/models"
+	"imageapid/internal/evalenv"
 	"imageapid/sessions"
 )
 
@@ -61,19 +60,11 @@ func run(corpus, manifest, dir string) error {
 	if err != nil || len(files) == 0 {
 		return fmt.Errorf("no photos under %s/identities (%v)", corpus, err)
 	}
-	man, err := models.LoadManifest(manifest)
-	if err != nil {
-		return err
-	}
-	rt, err := models.NewRuntime(man, models.Options{Dir: dir}, slog.New(slog.DiscardHandler))
+	rt, faces, err := evalenv.Open(manifest, dir)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	faces, err := face.New(rt, face.Config{})
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
 	var views []view
 	var flat []float64

@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -25,9 +24,8 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
-	"imageapid/models"
+	"imageapid/internal/evalenv"
 	"imageapid/sessions"
 )
 
@@ -52,19 +50,11 @@ func run(corpus, manifest, dir string) error {
 	if err != nil {
 		return err
 	}
-	man, err := models.LoadManifest(manifest)
-	if err != nil {
-		return err
-	}
-	rt, err := models.NewRuntime(man, models.Options{Dir: dir}, slog.New(slog.DiscardHandler))
+	rt, faces, err := evalenv.Open(manifest, dir)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	faces, err := face.New(rt, face.Config{})
-	if err != nil {
-		return err
-	}
 	a, err := sessions.LoadAnalyzer(rt, faces, facetemplate.DefaultNetwork, false)
 	if err != nil {
 		return err

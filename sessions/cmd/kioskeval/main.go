@@ -19,9 +19,8 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
-	"imageapid/models"
+	"imageapid/internal/evalenv"
 	"imageapid/sessions"
 )
 
@@ -62,20 +61,12 @@ func run(kiosk, manifest, dir string, every int) error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
-	man, err := models.LoadManifest(manifest)
-	if err != nil {
-		return err
-	}
 	log := slog.New(slog.DiscardHandler)
-	rt, err := models.NewRuntime(man, models.Options{Dir: dir}, log)
+	rt, faces, err := evalenv.Open(manifest, dir)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	faces, err := face.New(rt, face.Config{})
-	if err != nil {
-		return err
-	}
 	a, err := sessions.LoadAnalyzer(rt, faces, facetemplate.DefaultNetwork, false)
 	if err != nil {
 		return err

@@ -36,6 +36,7 @@ import (
 	"imageapid/estimators/attributes"
 	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
+	"imageapid/internal/evalenv"
 	"imageapid/models"
 	"imageapid/watchlist"
 )
@@ -175,7 +176,7 @@ func extract(corpus, manifestPath, dir string) ([]record, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, p, err := watchlist.EvalPipeline(manifestPath, dir)
+	rt, p, err := evalenv.Open(manifestPath, dir)
 	if err != nil {
 		return nil, err
 	}

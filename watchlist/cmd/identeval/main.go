@@ -17,6 +17,7 @@ import (
 	"os"
 
 	"imageapid/estimators/facetemplate"
+	"imageapid/internal/evalenv"
 	"imageapid/watchlist"
 )
 
@@ -34,7 +35,7 @@ func main() {
 }
 
 func run(corpus, manifestPath, dir string, keep int, flip bool) error {
-	rt, p, err := watchlist.EvalPipeline(manifestPath, dir)
+	rt, p, err := evalenv.Open(manifestPath, dir)
 	if err != nil {
 		return err
 	}
