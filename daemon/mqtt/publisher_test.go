@@ -310,6 +310,9 @@ func brokerOutage(t *testing.T, down, catchUp time.Duration, mutate func(*Option
 
 	publishEvents(t, p, 0, 20)
 	testenv.WaitFor(t, 10*time.Second, "first 20 events delivered", func() bool { return p.Stats().Delivered == 20 })
+	// Acknowledged is not yet passed on: kill the broker only once the
+	// subscriber has them (see TestOutboxSurvivesRestart).
+	testenv.WaitFor(t, 10*time.Second, "first 20 events received", func() bool { return len(sub.messages()) >= 20 })
 
 	mq.Kill()
 	testenv.WaitFor(t, 10*time.Second, "publisher to notice", func() bool { return !p.Stats().Connected })
@@ -355,6 +358,10 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	first := newTestPublisher(t, g.URL(), dir, nil)
 	publishEvents(t, first, 0, 5)
 	testenv.WaitFor(t, 10*time.Second, "first 5 events delivered", func() bool { return first.Stats().Delivered == 5 })
+	// The broker acknowledges an event when it takes charge of it, which may
+	// be before it has passed it on; killed then (no persistence), it loses
+	// it. Kill it only once the subscriber has the five.
+	testenv.WaitFor(t, 10*time.Second, "first 5 events received", func() bool { return len(sub.messages()) >= 5 })
 
 	mq.Kill()
 	testenv.WaitFor(t, 10*time.Second, "publisher to notice", func() bool { return !first.Stats().Connected })
