@@ -203,7 +203,10 @@ func (s *mjpegServer) start() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.done = make(chan struct{})
+	// Each server's handlers watch their own channel: a stream of the last
+	// server may still be finishing when the next one starts.
+	done := make(chan struct{})
+	s.done = done
 	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		const boundary = "frame"
 		w.Header().Set("Content-Type", "multipart/x-mixed-replace;boundary="+boundary)
@@ -222,7 +225,7 @@ func (s *mjpegServer) start() {
 			case <-tick.C:
 			case <-r.Context().Done():
 				return
-			case <-s.done:
+			case <-done:
 				return
 			}
 		}
