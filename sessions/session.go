@@ -414,7 +414,7 @@ func (s *session) decide(cfg *Config, cal *facetemplate.Calibration, status Stat
 	}
 
 	// Passive liveness, fused across frames.
-	p := fusePassive(s.ev.passive)
+	p := FusePassive(s.ev.passive)
 	passOK := len(s.ev.passive) >= cfg.MinPassiveFrames && p >= cfg.PassiveThreshold
 	checks["passive"] = map[string]any{
 		"passed": passOK, "probability_real": round3(p), "threshold": cfg.PassiveThreshold,
@@ -546,8 +546,9 @@ func distanceAtFAR(cal *facetemplate.Calibration, far float64) float64 {
 	return best
 }
 
-// fusePassive averages the frames' log-odds.
-func fusePassive(ps []float64) float64 {
+// FusePassive fuses frames' probabilities of a real face as a session
+// does: the mean of their log-odds (0 for none).
+func FusePassive(ps []float64) float64 {
 	if len(ps) == 0 {
 		return 0
 	}

@@ -8,6 +8,7 @@ import (
 
 	"imageapid/estimators/attributes"
 	"imageapid/fitting/headfit"
+	"imageapid/sessions"
 )
 
 // Session passive threshold. The session head ranks live above attack
@@ -56,7 +57,7 @@ func passiveThreshold(ctx context.Context, corpusDir, headsDir, modelDir, cache 
 	lowestLive := 1.0
 	for _, s := range scores {
 		live, attack := byLabel(s)
-		fl, fa := fuse(live), fuse(attack)
+		fl, fa := sessions.FusePassive(live), sessions.FusePassive(attack)
 		lowestLive = math.Min(lowestLive, fl)
 		fmt.Printf("| %s | %d | %.3f | %d | %.3f |\n", s.Source, len(live), fl, len(attack), fa)
 	}
@@ -73,7 +74,7 @@ func passiveThreshold(ctx context.Context, corpusDir, headsDir, modelDir, cache 
 			bpcer += b / float64(len(scores))
 			apcer += a / float64(len(scores))
 			worst = math.Max(worst, b)
-			if len(attack) > 0 && fuse(attack) < t {
+			if len(attack) > 0 && sessions.FusePassive(attack) < t {
 				caught++
 			}
 		}
@@ -96,19 +97,6 @@ func byLabel(s headfit.SourceScores) (live, attack []float64) {
 		}
 	}
 	return live, attack
-}
-
-// fuse is the sessions' fusion of frames: the mean log-odds.
-func fuse(ps []float64) float64 {
-	if len(ps) == 0 {
-		return math.NaN()
-	}
-	var sum float64
-	for _, p := range ps {
-		p = math.Min(math.Max(p, 1e-4), 1-1e-4)
-		sum += math.Log(p / (1 - p))
-	}
-	return 1 / (1 + math.Exp(-sum/float64(len(ps))))
 }
 
 // below is the share of ps under t.
