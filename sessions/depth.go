@@ -42,9 +42,7 @@ func DepthPoints(mesh [][3]float64) (pts []face.Point, iod float64, ok bool) {
 	for i, k := range depthPoints {
 		pts[i] = face.Point{X: mesh[k][0], Y: mesh[k][1]}
 	}
-	l := face.Point{X: (mesh[33][0] + mesh[133][0]) / 2, Y: (mesh[33][1] + mesh[133][1]) / 2}
-	r := face.Point{X: (mesh[362][0] + mesh[263][0]) / 2, Y: (mesh[362][1] + mesh[263][1]) / 2}
-	return pts, math.Hypot(r.X-l.X, r.Y-l.Y), true
+	return pts, eyeDistance(mesh), true
 }
 
 // PlanarResidual is the root-mean-square distance of b's points from a's

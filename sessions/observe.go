@@ -290,12 +290,7 @@ func meshFigures(ff *FaceFigures, mesh [][3]float64) {
 		}
 	}
 	ff.EyeOpen = open / 2
-	centre := func(e int) face.Point {
-		a, b := pt(eyeCorners[e][0]), pt(eyeCorners[e][1])
-		return face.Point{X: (a.X + b.X) / 2, Y: (a.Y + b.Y) / 2}
-	}
-	iod := dist(centre(0), centre(1))
-	if iod > 0 {
+	if iod := eyeDistance(mesh); iod > 0 {
 		ff.MouthWidth = dist(pt(mouthCorners[0]), pt(mouthCorners[1])) / iod
 	}
 	for i, k := range [6]int{eyeCorners[0][0], eyeCorners[0][1], eyeCorners[1][0], eyeCorners[1][1], mouthCorners[0], noseTip} {
@@ -369,4 +364,15 @@ func faceCrop(img gocv.Mat, box [4]float64) ([]byte, error) {
 	defer small.Close()
 	gocv.Resize(roi, &small, image.Pt(max(1, int(float64(r.Dx())*k)), max(1, int(float64(r.Dy())*k))), 0, 0, gocv.InterpolationArea)
 	return estimators.EncodeJPEG(small, 90)
+}
+
+// eyeDistance is the distance between the eye centres (the middles of each
+// eye's corners) of a 468-point mesh.
+func eyeDistance(mesh [][3]float64) float64 {
+	var c [2][2]float64
+	for e, corners := range eyeCorners {
+		a, b := mesh[corners[0]], mesh[corners[1]]
+		c[e] = [2]float64{(a[0] + b[0]) / 2, (a[1] + b[1]) / 2}
+	}
+	return math.Hypot(c[1][0]-c[0][0], c[1][1]-c[0][1])
 }
