@@ -21,7 +21,7 @@ models: deps
 # rebuilds the compiled models and records their sha256 and int8 gates in the
 # manifest (commit both); `make models` then needs no images.
 calibrate: deps models
-	go run ./models/cmd/modelc calibrate -corpus ../shared/corpus
+	go run ./fitting/cmd/calibrate -corpus ../shared/corpus
 	go run ./models/cmd/modelc build -update
 
 build: deps
@@ -59,8 +59,8 @@ bench: deps models
 
 # Re-measure the verify-matcher's error-rate table on ../shared/corpus (commit the result).
 calibrate-verify: deps models
-	go run ./estimators/cmd/calibrate-verify --corpus ../shared/corpus
-	go run ./estimators/cmd/calibrate-verify --corpus ../shared/corpus --flip
+	go run ./fitting/cmd/calibrate-verify --corpus ../shared/corpus
+	go run ./fitting/cmd/calibrate-verify --corpus ../shared/corpus --flip
 
 # Re-fit the attribute heads (models/heads/*.json) on ../shared/corpus, deterministically,
 # and rewrite their manifest entries (commit both).

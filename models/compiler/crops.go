@@ -15,7 +15,7 @@ import (
 // CropSource yields face crops (roughly the face box, upright) for parity
 // gates and calibration. Implementations: FixtureCrops here (every machine
 // has them, so `make models` gates without ../shared) and the face
-// pipeline's aligned crops of corpus photos (models/calibcrops), which
+// pipeline's aligned crops of corpus photos (fitting/calibcrops), which
 // calibration and the int8 gates use.
 type CropSource interface {
 	Crops(ctx context.Context) ([]*image.RGBA, error)

