@@ -38,7 +38,7 @@ import (
 	"imageapid/estimators/facetemplate"
 	"imageapid/internal/evalenv"
 	"imageapid/models"
-	"imageapid/watchlist"
+	"imageapid/watchlist/evaluation"
 )
 
 func main() {
@@ -122,7 +122,7 @@ func run(corpus, manifestPath, dir, features string, specs []string) error {
 	}
 	type row struct {
 		spec string
-		r    [3]watchlist.IdentificationResult // all, half A, half B
+		r    [3]evaluation.IdentificationResult // all, half A, half B
 	}
 	var rows []row
 	for _, spec := range specs {
@@ -132,8 +132,8 @@ func run(corpus, manifestPath, dir, features string, specs []string) error {
 		}
 		var rw row
 		rw.spec = spec
-		for k, part := range []*watchlist.CorpusTemplates{t, t.Half(0), t.Half(1)} {
-			if rw.r[k], err = watchlist.EvalTemplates(part, cal, dim(part)); err != nil {
+		for k, part := range []*evaluation.CorpusTemplates{t, t.Half(0), t.Half(1)} {
+			if rw.r[k], err = evaluation.EvalTemplates(part, cal, dim(part)); err != nil {
 				return err
 			}
 		}
@@ -141,7 +141,7 @@ func run(corpus, manifestPath, dir, features string, specs []string) error {
 		fmt.Printf("%-45s all: %s | A: %s | B: %s\n", spec, short(rw.r[0]), short(rw.r[1]), short(rw.r[2]))
 	}
 	// The choice: fewest rank-1 misses plus FNIR at FPIR <= 1% on one half.
-	cost := func(r watchlist.IdentificationResult) float64 { return (1 - r.Rank1) + r.FNIR }
+	cost := func(r evaluation.IdentificationResult) float64 { return (1 - r.Rank1) + r.FNIR }
 	for _, k := range []int{1, 2} {
 		best := rows[0]
 		for _, rw := range rows[1:] {
@@ -156,7 +156,7 @@ func run(corpus, manifestPath, dir, features string, specs []string) error {
 	return nil
 }
 
-func dim(t *watchlist.CorpusTemplates) int {
+func dim(t *evaluation.CorpusTemplates) int {
 	for _, n := range t.Names {
 		if len(t.Vecs[n]) > 0 {
 			return len(t.Vecs[n][0])
@@ -165,7 +165,7 @@ func dim(t *watchlist.CorpusTemplates) int {
 	return 0
 }
 
-func short(r watchlist.IdentificationResult) string {
+func short(r evaluation.IdentificationResult) string {
 	return fmt.Sprintf("rank-1 %.4f, FNIR %.4f at FPIR %.4f", r.Rank1, r.FNIR, r.FPIR)
 }
 
@@ -190,7 +190,7 @@ func extract(corpus, manifestPath, dir string) ([]record, error) {
 			}
 		}
 	}
-	photos, err := watchlist.CorpusPhotos(corpus, 1)
+	photos, err := evaluation.CorpusPhotos(corpus, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -338,8 +338,8 @@ func readFeatures(path string) ([]record, error) {
 }
 
 // templates builds each photo's template for a spec, in corpus order.
-func templates(recs []record, spec string) (*watchlist.CorpusTemplates, error) {
-	t := &watchlist.CorpusTemplates{Vecs: map[string][][]float32{}, Photos: map[string]int{}, NoFace: map[string]int{}}
+func templates(recs []record, spec string) (*evaluation.CorpusTemplates, error) {
+	t := &evaluation.CorpusTemplates{Vecs: map[string][][]float32{}, Photos: map[string]int{}, NoFace: map[string]int{}}
 	for _, r := range recs {
 		if t.Photos[r.ID] == 0 {
 			t.Names = append(t.Names, r.ID)

@@ -19,6 +19,7 @@ import (
 	"imageapid/estimators/facetemplate"
 	"imageapid/internal/evalenv"
 	"imageapid/watchlist"
+	"imageapid/watchlist/evaluation"
 )
 
 func main() {
@@ -48,19 +49,19 @@ func run(corpus, manifestPath, dir string, keep int, flip bool) error {
 	if err != nil {
 		return err
 	}
-	photos, err := watchlist.CorpusPhotos(corpus, keep)
+	photos, err := evaluation.CorpusPhotos(corpus, keep)
 	if err != nil {
 		return err
 	}
-	t, err := watchlist.ExtractTemplates(context.Background(), photos, watchlist.NewPipelineExtractor(p, e))
+	t, err := evaluation.ExtractTemplates(context.Background(), photos, watchlist.NewPipelineExtractor(p, e))
 	if err != nil {
 		return err
 	}
 	for _, part := range []struct {
 		name string
-		t    *watchlist.CorpusTemplates
+		t    *evaluation.CorpusTemplates
 	}{{"", t}, {", half A (identities 0, 2, 4, ... in name order)", t.Half(0)}, {", half B (identities 1, 3, 5, ...)", t.Half(1)}} {
-		r, err := watchlist.EvalTemplates(part.t, cal, e.Dim())
+		r, err := evaluation.EvalTemplates(part.t, cal, e.Dim())
 		if err != nil {
 			return err
 		}

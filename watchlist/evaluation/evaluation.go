@@ -1,4 +1,9 @@
-package watchlist
+// Package evaluation measures 1:N identification on the identities of
+// ../shared/corpus: the first photo of each person enrolled, the others
+// probing, with half the people left out of the list as impostors. It is
+// used by the identeval and identcompare commands and the floors test; the
+// daemon never links it.
+package evaluation
 
 import (
 	"context"
@@ -11,6 +16,7 @@ import (
 	"imageapid/estimators"
 	"imageapid/estimators/facetemplate"
 	"imageapid/fitting/corpus"
+	"imageapid/watchlist"
 )
 
 // IdentificationResult is 1:N identification measured on a corpus.
@@ -33,7 +39,7 @@ type IdentificationResult struct {
 	Threshold, FPIR, FNIR float64
 	// ThresholdFAR is the calibration table's fa_r at Threshold.
 	ThresholdFAR float64
-	// At the default list threshold (DefaultConfig().FAR in the table):
+	// At the default list threshold (watchlist.DefaultConfig().FAR in the table):
 	DefaultThreshold, DefaultFPIR, DefaultFNIR float64
 }
 
@@ -91,7 +97,7 @@ type CorpusTemplates struct {
 }
 
 // ExtractTemplates templates every photo (its largest face) as the daemon does.
-func ExtractTemplates(ctx context.Context, photos map[string][]string, x Extractor) (*CorpusTemplates, error) {
+func ExtractTemplates(ctx context.Context, photos map[string][]string, x watchlist.Extractor) (*CorpusTemplates, error) {
 	t := &CorpusTemplates{Vecs: map[string][][]float32{}, Photos: map[string]int{}, NoFace: map[string]int{}}
 	for n := range photos {
 		t.Names = append(t.Names, n)
@@ -130,7 +136,7 @@ func (t *CorpusTemplates) Half(k int) *CorpusTemplates {
 
 // EvalIdentification templates every photo (its largest face) and measures
 // identification with the index and the calibration table the daemon uses.
-func EvalIdentification(ctx context.Context, photos map[string][]string, x Extractor, cal *facetemplate.Calibration, dim int) (IdentificationResult, error) {
+func EvalIdentification(ctx context.Context, photos map[string][]string, x watchlist.Extractor, cal *facetemplate.Calibration, dim int) (IdentificationResult, error) {
 	t, err := ExtractTemplates(ctx, photos, x)
 	if err != nil {
 		return IdentificationResult{}, err
@@ -149,8 +155,8 @@ func EvalTemplates(t *CorpusTemplates, cal *facetemplate.Calibration, dim int) (
 	}
 	r.Identities = len(names)
 
-	closed := NewIndex(dim)
-	open := NewIndex(dim)
+	closed := watchlist.NewIndex(dim)
+	open := watchlist.NewIndex(dim)
 	for i, n := range names {
 		if len(vecs[n]) == 0 {
 			continue
@@ -165,7 +171,7 @@ func EvalTemplates(t *CorpusTemplates, cal *facetemplate.Calibration, dim int) (
 	type probe struct {
 		mated bool
 		own   string
-		top   Hit
+		top   watchlist.Hit
 		found bool
 	}
 	var probes []probe
@@ -233,12 +239,12 @@ func EvalTemplates(t *CorpusTemplates, cal *facetemplate.Calibration, dim int) (
 	}
 	r.FPIR, r.FNIR = rates(r.Threshold)
 	r.ThresholdFAR, _ = cal.Rates(r.Threshold)
-	r.DefaultThreshold = Threshold(cal, DefaultConfig().FAR)
+	r.DefaultThreshold = watchlist.Threshold(cal, watchlist.DefaultConfig().FAR)
 	r.DefaultFPIR, r.DefaultFNIR = rates(r.DefaultThreshold)
 	return r, nil
 }
 
-func largestFace(ctx context.Context, x Extractor, path string) ([]float32, error) {
+func largestFace(ctx context.Context, x watchlist.Extractor, path string) ([]float32, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("identification corpus: %w", err)

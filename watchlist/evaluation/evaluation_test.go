@@ -1,11 +1,13 @@
-package watchlist
+package evaluation
 
 import (
 	"context"
 	"testing"
 
+	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
 	"imageapid/internal/testenv"
+	"imageapid/watchlist"
 )
 
 // TestIdentificationOnCorpus enrols the first photo of every second
@@ -23,8 +25,20 @@ func TestIdentificationOnCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := testExtractor(t)
-	r, err := EvalIdentification(context.Background(), photos, x, testCalibration(t), facetemplate.Networks[facetemplate.DefaultNetwork].Dim)
+	rt := testenv.Runtime(t, "xnnpack")
+	p, err := face.New(rt, face.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := facetemplate.NewEmbedder(rt, facetemplate.DefaultNetwork, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := facetemplate.LoadCalibration(facetemplate.DefaultNetwork, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := EvalIdentification(context.Background(), photos, watchlist.NewPipelineExtractor(p, e), cal, e.Dim())
 	if err != nil {
 		t.Fatal(err)
 	}
