@@ -51,13 +51,13 @@ type Config struct {
 	// DeviceMinScore is the detector score at which a phone, screen or book
 	// around the face counts as seen in a frame; seen in at least two checks
 	// and half of them, it fails the session. The default lies above every
-	// live photo of ../shared/corpus (sessions/cmd/devicecal).
+	// live photo of ../shared/corpus (fitting/cmd/devicecal).
 	DeviceMinScore float64 `yaml:"device_min_score"`
 	// DepthMinResidual is how far (in eye distances) a turned face's mesh
 	// points must stand, at the median turned frame, off the best
 	// homography from the frontal view: a flat picture turned stays on it.
 	// 0 (the default) reports the figure without failing on it: on corpus
-	// photos (sessions/cmd/depthcal) 0.05 reads 1.8% of heads seen at two
+	// photos (fitting/cmd/depthcal) 0.05 reads 1.8% of heads seen at two
 	// angles as flat but catches only 22% of turned flat photos, which the
 	// turn challenges mostly fail already (the fitter seldom reads a turned
 	// picture as turned), so enforcing it costs live people more than it

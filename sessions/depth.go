@@ -13,7 +13,7 @@ import (
 // best homography from the frontal baseline's mesh points to each turned
 // frame's, and reads how far the points stand off it (over the distance
 // between the eyes); a turn whose points all stay on the plane is a
-// picture's. sessions/cmd/depthcal measures it on corpus photos: planar
+// picture's. fitting/cmd/depthcal measures it on corpus photos: planar
 // warps of frontal photos against the same people photographed at other
 // angles.
 

@@ -225,7 +225,7 @@ func deviceHolding(objs []body.Object, d face.Detection) (int, float64) {
 // phone, screen or book holding it (class -1 when none scores minScore),
 // and whether straight edges frame it; found is false without a face. The
 // session's thresholds are set from these figures on corpus photos
-// (sessions/cmd/devicecal).
+// (fitting/cmd/devicecal).
 func (a *Analyzer) DeviceAround(ctx context.Context, img gocv.Mat, minScore float64) (class int, score float64, bezel, found bool, err error) {
 	dets, err := a.faces.Detect(ctx, img)
 	if err != nil || len(dets) == 0 {

@@ -5,7 +5,7 @@
 // live photos' scores (a session counts a device only when it is seen in
 // two checks and half of them, so one stray frame does not fail it).
 //
-//	go run ./sessions/cmd/devicecal --corpus ../shared/corpus
+//	go run ./fitting/cmd/devicecal --corpus ../shared/corpus
 //
 // Live photos: corpus/identities, the REAL halves of corpus/liveness and
 // corpus/liveness2. Attacks: their FAKE halves (mostly tight crops, where

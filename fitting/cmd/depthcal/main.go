@@ -10,7 +10,7 @@
 // pictures it catches (the README says why the sessions enforce none by
 // default).
 //
-//	go run ./sessions/cmd/depthcal --corpus ../shared/corpus
+//	go run ./fitting/cmd/depthcal --corpus ../shared/corpus
 package main
 
 import (
