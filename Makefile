@@ -7,7 +7,7 @@ export CGO_LDFLAGS := -L$(TFLITE)/$(ARCH_DIR) -Wl,-rpath,$(TFLITE)/$(ARCH_DIR)
 CONFIG ?= configs/imageapid.yaml
 BIN := bin/imageapid
 
-.PHONY: train deps models calibrate build run test bench vet fmt clean calibrate-verify eval fuzz loadtest
+.PHONY: train deps models calibrate build run test bench vet fmt clean calibrate-verify eval fuzz loadtest peer
 
 deps:
 	./scripts/deps.sh
@@ -54,7 +54,12 @@ LOADTEST_ARGS ?=
 loadtest: build models
 	go run ./internal/cmd/loadtest -bin $(BIN) $(if $(SOAK),-soak $(SOAK)) $(LOADTEST_ARGS)
 
-bench: deps models
+# peer installs Human 3.3.6 on TF.js WASM (exact versions) into third_party/peer
+# for BenchmarkPeerHuman, which measures it beside the chain benchmarks.
+peer:
+	./scripts/peer.sh
+
+bench: deps models peer
 	go test -run '^$$' -bench . -benchtime 2s ./...
 
 # Re-measure the verify-matcher's error-rate table on ../shared/corpus (commit the result).

@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -13,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"gocv.io/x/gocv"
+
 	"imageapid/estimators/face"
 	"imageapid/estimators/facecache"
+	"imageapid/internal/peerbench"
 	"imageapid/internal/testenv"
 	"imageapid/models"
 )
@@ -229,4 +234,31 @@ func BenchmarkHTTPProcess(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkPeerHuman is the peer on the same portrait, to read HTTPChain and
+// HTTPProcess against in the same run: Human 3.3.6's face set (detector
+// with rotation, mesh, FaceRes for age, gender and descriptor, emotion,
+// antispoof, liveness) on WASM in Node, wall and CPU ms per image. It skips
+// until `make peer` has installed the peer.
+func BenchmarkPeerHuman(b *testing.B) {
+	img, err := gocv.IMDecode(portrait640x480(b), gocv.IMReadColor)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer img.Close()
+	rgb := gocv.NewMat()
+	defer rgb.Close()
+	gocv.CvtColor(img, &rgb, gocv.ColorBGRToRGB)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	r, err := peerbench.Human(ctx, testenv.Root(b), rgb.ToBytes(), rgb.Cols(), rgb.Rows(), b.N)
+	if errors.Is(err, peerbench.ErrNotInstalled) {
+		b.Skip(err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(r.WallMS, "ms/image")
+	b.ReportMetric(r.CPUMS, "cpu-ms/image")
 }
