@@ -145,9 +145,11 @@ func (s *Server) topSample(top *estimators.Object, needsImage, lazy bool, skip .
 	)
 	raw, hasImage := top.Raw("$image")
 	if hasImage && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		var b64 string
-		if err := json.Unmarshal(raw, &b64); err != nil {
-			return nil, invalid("str type expected", "type_error.str", "$image")
+		b64, ok := plainString(raw)
+		if !ok {
+			if err := json.Unmarshal(raw, &b64); err != nil {
+				return nil, invalid("str type expected", "type_error.str", "$image")
+			}
 		}
 		encoded, err = decodeBase64(b64)
 		if err != nil {
@@ -251,18 +253,31 @@ func (s *Server) parseObjects(top *estimators.Object) ([]*estimators.Object, err
 
 // decodeBase64 accepts standard base64 with or without padding, ignoring
 // line breaks, and a data: URL prefix.
+// plainString returns the text of a JSON string literal without escapes
+// (every base64 image), which is the literal's bytes themselves; raw has
+// passed json.Valid. Strings with escapes are left to encoding/json.
+func plainString(raw []byte) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
+		return "", false
+	}
+	return string(raw[1 : len(raw)-1]), true
+}
+
 func decodeBase64(s string) ([]byte, error) {
 	if strings.HasPrefix(s, "data:") {
 		if i := strings.Index(s, ","); i >= 0 {
 			s = s[i+1:]
 		}
 	}
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
-			return -1
-		}
-		return r
-	}, s)
+	if strings.ContainsAny(s, "\n\r \t") {
+		s = strings.Map(func(r rune) rune {
+			if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
+				return -1
+			}
+			return r
+		}, s)
+	}
 	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
 		return b, nil
 	}
