@@ -39,6 +39,11 @@ type Description struct {
 //	sepconv    depthwise Weights+"/depthwise_filter", then 1x1
 //	           Weights+"/pointwise_filter", plus Weights+"/bias" (tf.separableConv2d)
 //	dense      MatMul with Weights+"/weights" ([in,out]) plus Weights+"/bias"
+//	matmul     MatMul with the weight Weights ([in,out]), no bias
+//	scale      x * Weights+"/weights" + Weights+"/biases", per channel
+//	           (face-api's scale layer after a convolution)
+//	pad        zeros around x: Pad holds [before, after] per dimension
+//	mean       the mean over height and width ([1, C])
 //	maxpool, avgpool  a Size x Size window
 //	add        the sum of the two layers in From
 //	relu, softmax, flatten ([1, -1])
@@ -56,6 +61,7 @@ type Layer struct {
 	Relu    bool      `json:"relu,omitempty"`
 	Mean    []float32 `json:"mean,omitempty"`
 	Div     float32   `json:"div,omitempty"`
+	Pad     [][2]int  `json:"pad,omitempty"`
 }
 
 // ParseDescription reads a description file.
@@ -217,6 +223,39 @@ func (b *graphBuilder) layer(l Layer, from []string) error {
 		if err := b.bias(out, mm, l.Weights); err != nil {
 			return err
 		}
+	case "matmul":
+		w, err := b.weight(l.Weights, 2)
+		if err != nil {
+			return err
+		}
+		b.node(out, "MatMul", []string{x, w}, nil)
+	case "scale":
+		w, err := b.weight(l.Weights+"/weights", 1)
+		if err != nil {
+			return err
+		}
+		bias, err := b.weight(l.Weights+"/biases", 1)
+		if err != nil {
+			return err
+		}
+		scaled := b.node(l.Name+"/mul", "Mul", []string{x, w}, nil)
+		b.node(out, "AddV2", []string{scaled, bias}, nil)
+	case "pad":
+		if len(l.Pad) != 4 {
+			return fmt.Errorf("needs [before, after] for each of the 4 dimensions")
+		}
+		var p []int32
+		for _, d := range l.Pad {
+			if d[0] < 0 || d[1] < 0 {
+				return fmt.Errorf("negative padding %v", l.Pad)
+			}
+			p = append(p, int32(d[0]), int32(d[1]))
+		}
+		paddings := b.constant(l.Name+"/paddings", []int{4, 2}, nil, p)
+		b.node(out, "Pad", []string{x, paddings}, nil)
+	case "mean":
+		axes := b.constant(l.Name+"/axes", []int{2}, nil, []int32{1, 2})
+		b.node(out, "Mean", []string{x, axes}, map[string]tfjs.Attr{"keep_dims": boolAttr(false)})
 	case "maxpool", "avgpool":
 		if l.Size == 0 {
 			return fmt.Errorf("needs a window size")
@@ -258,6 +297,10 @@ func (b *graphBuilder) bias(name, x, prefix string) error {
 func convAttrs(stride int, padding string) map[string]tfjs.Attr {
 	return map[string]tfjs.Attr{"strides": intsAttr(1, stride, stride, 1), "padding": strAttr(padding),
 		"data_format": strAttr("NHWC")}
+}
+
+func boolAttr(v bool) tfjs.Attr {
+	return tfjs.Attr{B: &v}
 }
 
 func strAttr(s string) tfjs.Attr {
