@@ -59,6 +59,7 @@ type variant struct {
 	model  string
 	size   int
 	zoom   float64 // about the crop centre; 0: face.AlignedCrop (black border)
+	dlib   bool    // face.DlibChip with padding 0.25 instead
 	mirror bool
 	lo, hi float32 // pixels 0..255 mapped onto [lo, hi], RGB
 	bgr    bool
@@ -83,6 +84,9 @@ func variants(m *models.Manifest) []variant {
 			// As the attribute features feed FaceRes: BGR 0..255, zoom 0.9.
 			variant{name: "fr" + suf, model: "faceres", size: 224, zoom: 0.9, mirror: mir, bgr: true, lo: 0, hi: 255, out: 1},
 			variant{name: "frd" + suf, model: "faceres_deep", size: 224, zoom: 0.9, mirror: mir, bgr: true, lo: 0, hi: 255, out: 1},
+			// dlib's ResNet descriptor (face-api's FaceRecognitionNet) on dlib's
+			// chips, RGB 0..255 (the graph subtracts the mean and scales).
+			variant{name: "fa" + suf, model: "faceapi_face_recognition", size: 150, dlib: true, mirror: mir, lo: 0, hi: 255},
 		)
 	}
 	out := vs[:0]
@@ -108,7 +112,7 @@ func run(corpus, manifestPath, dir, features string, specs []string) error {
 	var err error
 	if _, serr := os.Stat(features); features != "" && serr == nil {
 		recs, err = readFeatures(features)
-	} else if recs, err = extract(corpus, manifestPath, dir); err == nil && features != "" {
+	} else if recs, err = extract(corpus, manifestPath, dir, used(specs)); err == nil && features != "" {
 		err = writeFeatures(features, recs)
 	}
 	if err != nil {
@@ -169,8 +173,23 @@ func short(r watchlist.IdentificationResult) string {
 	return fmt.Sprintf("rank-1 %.4f, FNIR %.4f at FPIR %.4f", r.Rank1, r.FNIR, r.FPIR)
 }
 
-// extract embeds the largest face of every photo with every variant.
-func extract(corpus, manifestPath, dir string) ([]record, error) {
+// used returns the names of the variants the specs use.
+func used(specs []string) map[string]bool {
+	names := map[string]bool{}
+	for _, spec := range specs {
+		for _, part := range strings.Split(spec, ",") {
+			part, _, _ = strings.Cut(part, ":")
+			for _, name := range strings.Split(part, "+") {
+				names[name] = true
+			}
+		}
+	}
+	return names
+}
+
+// extract embeds the largest face of every photo with every variant the
+// specs use (a features file made so holds only those).
+func extract(corpus, manifestPath, dir string, want map[string]bool) ([]record, error) {
 	ctx := context.Background()
 	m, err := models.LoadManifest(manifestPath)
 	if err != nil {
@@ -181,7 +200,12 @@ func extract(corpus, manifestPath, dir string) ([]record, error) {
 		return nil, err
 	}
 	defer rt.Close()
-	vs := variants(m)
+	var vs []variant
+	for _, v := range variants(m) {
+		if want[v.name] {
+			vs = append(vs, v)
+		}
+	}
 	nets := map[string]*models.Model{}
 	for _, v := range vs {
 		if nets[v.model] == nil {
@@ -272,9 +296,12 @@ func embedPhoto(ctx context.Context, p *face.Pipeline, nets map[string]*models.M
 func embed(ctx context.Context, m *models.Model, img gocv.Mat, f *face.Face, v variant) ([]float32, error) {
 	var crop gocv.Mat
 	var err error
-	if v.zoom == 0 {
+	switch {
+	case v.dlib:
+		crop, err = face.DlibChip(img, f, v.size, 0.25)
+	case v.zoom == 0:
 		crop, err = face.AlignedCrop(img, f, v.size)
-	} else {
+	default:
 		crop, err = attributes.ZoomedCrop(img, f, v.size, v.zoom)
 	}
 	if err != nil {
