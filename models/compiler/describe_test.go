@@ -13,13 +13,13 @@ import (
 	"imageapid/models/tfjsref"
 )
 
-// describedEntry returns the manifest's face-api age/gender entry, its spec
-// and its package.
-func describedEntry(t *testing.T) (*models.ModelInfo, Spec, Source) {
+// describedEntry returns the manifest's entry of a described model, its
+// spec and its package.
+func describedEntry(t *testing.T, name string) (*models.ModelInfo, Spec, Source) {
 	t.Helper()
 	_, entries := compiledEntries(t)
 	for _, mi := range entries {
-		if mi.Name == "faceapi_age_gender" {
+		if mi.Name == name {
 			spec, err := SpecFor(mi, testenv.Root(t))
 			if err != nil {
 				t.Fatal(err)
@@ -27,14 +27,14 @@ func describedEntry(t *testing.T) (*models.ModelInfo, Spec, Source) {
 			return mi, spec, packageSource(t, mi.Source.Package)
 		}
 	}
-	t.Fatal("the manifest has no faceapi_age_gender entry")
+	t.Fatalf("the manifest has no %s entry", name)
 	return nil, Spec{}, nil
 }
 
 // A description must read every weight of the manifest, name layers that
 // exist, and use known ops: each mistake is refused before anything is emitted.
 func TestDescriptionRefusesMistakes(t *testing.T) {
-	_, spec, src := describedEntry(t)
+	_, spec, src := describedEntry(t, "faceapi_age_gender")
 	raw, err := os.ReadFile(filepath.Join(testenv.Root(t), "models", "graphs", "faceapi_age_gender.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -66,21 +66,34 @@ func TestDescriptionRefusesMistakes(t *testing.T) {
 }
 
 // The float gate compares a described model with the library's own code,
-// not with the description: a plausible slip (the first convolution's ReLU
-// left out) compiles and runs, and the gate refuses it.
+// not with the description: a plausible slip compiles and runs, and the gate
+// refuses it.
 func TestDescribedGateCatchesWrongGraph(t *testing.T) {
+	for _, c := range []struct{ model, slip, old, new string }{
+		{"faceapi_age_gender", "without conv_in's ReLU", `"stride": 2, "relu": true}`, `"stride": 2}`},
+		// residualDown appends the zero row and column after the branch's last
+		// ones (tf.concat([out, zeros], 1)), not before.
+		{"faceapi_face_recognition", "conv256_down's zero row and column first",
+			`{"name": "conv256_down/conv2_padded", "op": "pad", "pad": [[0, 0], [0, 1], [0, 1], [0, 0]]}`,
+			`{"name": "conv256_down/conv2_padded", "op": "pad", "pad": [[0, 0], [1, 0], [1, 0], [0, 0]]}`},
+	} {
+		t.Run(c.model, func(t *testing.T) { gateCatchesSlip(t, c.model, c.slip, c.old, c.new) })
+	}
+}
+
+func gateCatchesSlip(t *testing.T, model, slipName, old, new string) {
 	root := testenv.Root(t)
 	if err := tfjsref.Default(root).Available(); err != nil {
 		t.Skip(err)
 	}
-	_, spec, src := describedEntry(t)
-	raw, err := os.ReadFile(filepath.Join(root, "models", "graphs", "faceapi_age_gender.json"))
+	_, spec, src := describedEntry(t, model)
+	raw, err := os.ReadFile(filepath.Join(root, "models", "graphs", model+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	slip := bytes.Replace(raw, []byte(`"stride": 2, "relu": true}`), []byte(`"stride": 2}`), 1)
+	slip := bytes.Replace(raw, []byte(old), []byte(new), 1)
 	if bytes.Equal(slip, raw) {
-		t.Fatal("the description no longer has conv_in's ReLU")
+		t.Fatalf("the description no longer holds %s", old)
 	}
 	crops, err := FixtureCrops{Dir: filepath.Join(root, "third_party", "fixtures"), N: 2}.Crops(context.Background())
 	if err != nil {
@@ -90,7 +103,7 @@ func TestDescribedGateCatchesWrongGraph(t *testing.T) {
 		name string
 		desc []byte
 		pass bool
-	}{{"as committed", raw, true}, {"without conv_in's ReLU", slip, false}} {
+	}{{"as committed", raw, true}, {slipName, slip, false}} {
 		d, err := ParseDescription(c.desc)
 		if err != nil {
 			t.Fatal(err)
@@ -113,7 +126,7 @@ func TestDescribedGateCatchesWrongGraph(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := RunTFLite(context.Background(), "faceapi_age_gender", fb, inputs, models.DelegateXNNPACK)
+		got, err := RunTFLite(context.Background(), model, fb, inputs, models.DelegateXNNPACK)
 		if err != nil {
 			t.Fatal(err)
 		}

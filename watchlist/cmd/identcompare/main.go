@@ -1,8 +1,10 @@
 // Command identcompare measures candidate template variants for 1:N
 // identification on a corpus's identities/, with people held out: it
-// embeds the largest face of every photo with each variant (MobileFaceNet
-// with and without its mirror, zoomed crops, other identity networks of the
-// manifest), then evaluates score-level fusions of them (a weighted
+// embeds the largest face of every photo with each variant the specs name
+// (MobileFaceNet with and without its mirror, zoomed crops, other identity
+// networks of the manifest, among them fa: dlib's ResNet descriptor as
+// face-api ships it, on dlib's 150x150 chips with padding 0.25, and fa_pX
+// with padding X), then evaluates score-level fusions of them (a weighted
 // concatenation of unit vectors, whose squared distance is the weighted sum
 // of the parts' distances) with identeval's protocol on all identities and
 // on each half of them (every second identity in name order, from the
@@ -59,7 +61,7 @@ type variant struct {
 	model  string
 	size   int
 	zoom   float64 // about the crop centre; 0: face.AlignedCrop (black border)
-	dlib   bool    // face.DlibChip with padding 0.25 instead
+	dlib   float64 // > 0: face.DlibChip with this padding instead
 	mirror bool
 	lo, hi float32 // pixels 0..255 mapped onto [lo, hi], RGB
 	bgr    bool
@@ -86,8 +88,11 @@ func variants(m *models.Manifest) []variant {
 			variant{name: "frd" + suf, model: "faceres_deep", size: 224, zoom: 0.9, mirror: mir, bgr: true, lo: 0, hi: 255, out: 1},
 			// dlib's ResNet descriptor (face-api's FaceRecognitionNet) on dlib's
 			// chips, RGB 0..255 (the graph subtracts the mean and scales).
-			variant{name: "fa" + suf, model: "faceapi_face_recognition", size: 150, dlib: true, mirror: mir, lo: 0, hi: 255},
+			variant{name: "fa" + suf, model: "faceapi_face_recognition", size: 150, dlib: 0.25, mirror: mir, lo: 0, hi: 255},
 		)
+		for _, pad := range []float64{0.15, 0.2, 0.3, 0.35} {
+			vs = append(vs, variant{name: fmt.Sprintf("fa_p%.2f%s", pad, suf), model: "faceapi_face_recognition", size: 150, dlib: pad, mirror: mir, lo: 0, hi: 255})
+		}
 	}
 	out := vs[:0]
 	for _, v := range vs {
@@ -297,8 +302,8 @@ func embed(ctx context.Context, m *models.Model, img gocv.Mat, f *face.Face, v v
 	var crop gocv.Mat
 	var err error
 	switch {
-	case v.dlib:
-		crop, err = face.DlibChip(img, f, v.size, 0.25)
+	case v.dlib > 0:
+		crop, err = face.DlibChip(img, f, v.size, v.dlib)
 	case v.zoom == 0:
 		crop, err = face.AlignedCrop(img, f, v.size)
 	default:
