@@ -48,17 +48,26 @@ func AlignmentMatrix(f *Face, size int) [2][3]float64 {
 // embedding networks, and a stable, rotation-free crop for attribute
 // networks. The caller closes the returned Mat.
 func AlignedCrop(img gocv.Mat, f *Face, size int) (gocv.Mat, error) {
+	return checkedWarp("aligned crop", img, size, func() ([2][3]float64, error) { return AlignmentMatrix(f, size), nil })
+}
+
+// checkedWarp checks the size and the image, computes the crop's transform
+// and warps the image with it (see warpWith); what names the crop in errors.
+func checkedWarp(what string, img gocv.Mat, size int, matrix func() ([2][3]float64, error)) (gocv.Mat, error) {
 	if size <= 0 || size > 4096 {
-		return gocv.Mat{}, fmt.Errorf("aligned crop: size %d is outside 1..4096", size)
+		return gocv.Mat{}, fmt.Errorf("%s: size %d is outside 1..4096", what, size)
 	}
 	if img.Empty() {
-		return gocv.Mat{}, errors.New("aligned crop: empty image")
+		return gocv.Mat{}, fmt.Errorf("%s: empty image", what)
 	}
-	m := AlignmentMatrix(f, size)
+	m, err := matrix()
+	if err != nil {
+		return gocv.Mat{}, err
+	}
 	for _, row := range m {
 		for _, v := range row {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return gocv.Mat{}, errors.New("aligned crop: the face's points are degenerate")
+				return gocv.Mat{}, fmt.Errorf("%s: the face's points are degenerate", what)
 			}
 		}
 	}
@@ -148,22 +157,5 @@ func DlibChipMatrix(f *Face, size int, padding float64) ([2][3]float64, error) {
 // face chips (see DlibChipMatrix); the outside of the image is black. The
 // caller closes the returned Mat.
 func DlibChip(img gocv.Mat, f *Face, size int, padding float64) (gocv.Mat, error) {
-	if size <= 0 || size > 4096 {
-		return gocv.Mat{}, fmt.Errorf("dlib chip: size %d is outside 1..4096", size)
-	}
-	if img.Empty() {
-		return gocv.Mat{}, errors.New("dlib chip: empty image")
-	}
-	m, err := DlibChipMatrix(f, size, padding)
-	if err != nil {
-		return gocv.Mat{}, err
-	}
-	for _, row := range m {
-		for _, v := range row {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return gocv.Mat{}, errors.New("dlib chip: the face's points are degenerate")
-			}
-		}
-	}
-	return warpWith(img, m, size)
+	return checkedWarp("dlib chip", img, size, func() ([2][3]float64, error) { return DlibChipMatrix(f, size, padding) })
 }

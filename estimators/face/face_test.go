@@ -285,14 +285,20 @@ func TestAnglesUnderMirrorAndRotation(t *testing.T) {
 	}
 }
 
-func TestAlignedCropPutsEyesOnTheLayout(t *testing.T) {
+// astronaut returns a pipeline, the astronaut fixture and its one fitted face.
+func astronaut(t *testing.T) (*face.Pipeline, gocv.Mat, *face.Face) {
+	t.Helper()
 	p := newPipeline(t, testenv.Runtime(t, ""), face.Config{})
 	img := fixture(t, "astronaut.png")
 	faces := fitAll(t, p, img)
 	if len(faces) != 1 {
 		t.Fatalf("%d faces", len(faces))
 	}
-	f := &faces[0]
+	return p, img, &faces[0]
+}
+
+func TestAlignedCropPutsEyesOnTheLayout(t *testing.T) {
+	p, img, f := astronaut(t)
 	m := face.AlignmentMatrix(f, 112)
 	apply := func(q face.Point) face.Point {
 		return face.Point{X: m[0][0]*q.X + m[0][1]*q.Y + m[0][2], Y: m[1][0]*q.X + m[1][1]*q.Y + m[1][2]}
@@ -452,13 +458,7 @@ func TestRefineMeshAuto(t *testing.T) {
 }
 
 func TestDlibChipPutsEyeCornersOnTheLayout(t *testing.T) {
-	p := newPipeline(t, testenv.Runtime(t, ""), face.Config{})
-	img := fixture(t, "astronaut.png")
-	faces := fitAll(t, p, img)
-	if len(faces) != 1 {
-		t.Fatalf("%d faces", len(faces))
-	}
-	f := &faces[0]
+	_, img, f := astronaut(t)
 	const size, padding = 150, 0.25
 	m, err := face.DlibChipMatrix(f, size, padding)
 	if err != nil {
