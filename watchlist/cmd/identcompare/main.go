@@ -3,8 +3,8 @@
 // embeds the largest face of every photo with each variant the specs name
 // (MobileFaceNet with and without its mirror, zoomed crops, other identity
 // networks of the manifest, among them fa: dlib's ResNet descriptor as
-// face-api ships it, on dlib's 150x150 chips with padding 0.25, and fa_pX
-// with padding X), then evaluates score-level fusions of them (a weighted
+// face-api ships it, on dlib's 150x150 chips with padding 0.25, fa_pX with
+// padding X, and fab on face-api's own landmark-box crop), then evaluates score-level fusions of them (a weighted
 // concatenation of unit vectors, whose squared distance is the weighted sum
 // of the parts' distances) with identeval's protocol on all identities and
 // on each half of them (every second identity in name order, from the
@@ -62,6 +62,7 @@ type variant struct {
 	size   int
 	zoom   float64 // about the crop centre; 0: face.AlignedCrop (black border)
 	dlib   float64 // > 0: face.DlibChip with this padding instead
+	box    bool    // attributes.LandmarkBoxCrop (face-api's own crop, padding 0.2) instead
 	mirror bool
 	lo, hi float32 // pixels 0..255 mapped onto [lo, hi], RGB
 	bgr    bool
@@ -90,6 +91,7 @@ func variants(m *models.Manifest) []variant {
 			// chips, RGB 0..255 (the graph subtracts the mean and scales).
 			variant{name: "fa" + suf, model: "faceapi_face_recognition", size: 150, dlib: 0.25, mirror: mir, lo: 0, hi: 255},
 		)
+		vs = append(vs, variant{name: "fab" + suf, model: "faceapi_face_recognition", size: 150, box: true, mirror: mir, lo: 0, hi: 255})
 		for _, pad := range []float64{0.15, 0.2, 0.3, 0.35} {
 			vs = append(vs, variant{name: fmt.Sprintf("fa_p%.2f%s", pad, suf), model: "faceapi_face_recognition", size: 150, dlib: pad, mirror: mir, lo: 0, hi: 255})
 		}
@@ -302,6 +304,8 @@ func embed(ctx context.Context, m *models.Model, img gocv.Mat, f *face.Face, v v
 	var crop gocv.Mat
 	var err error
 	switch {
+	case v.box:
+		crop, err = attributes.LandmarkBoxCrop(img, f, v.size, 0.2)
 	case v.dlib > 0:
 		crop, err = face.DlibChip(img, f, v.size, v.dlib)
 	case v.zoom == 0:
