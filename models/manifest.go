@@ -44,8 +44,13 @@ type ModelInfo struct {
 
 // Build describes how the model compiler makes a model file.
 type Build struct {
-	// Tool is the importer: "tfjs" (TensorFlow.js graph model).
+	// Tool is the importer: "tfjs" (TensorFlow.js graph model) or
+	// "tfjs-weights" (a weights-only TF.js model: Source.Path is its
+	// weights manifest and Description the committed graph description).
 	Tool string `json:"tool"`
+	// Description is the graph description of a "tfjs-weights" model,
+	// relative to the project root (see models/graphs).
+	Description string `json:"description,omitempty"`
 	// Precision is what was asked for: "float32" or "int8". The shipped
 	// precision is ModelInfo.Precision; Notes say why when they differ.
 	Precision string `json:"precision"`

@@ -97,7 +97,12 @@ install_fixtures() {
 
 # The TF.js reference for the model compiler's parity gate: pure-JS packages
 # pinned exactly, installed into a git-ignored folder (no binary downloads).
-TFJS_PACKAGES=(@tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-converter@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0)
+# face-api's own code is the reference of the networks whose graph the
+# compiler reads from a hand-written description (models/graphs): its Node
+# entry requires @tensorflow/tfjs and the wasm backend (a .wasm file inside
+# the package), though the reference runs it on the CPU backend.
+TFJS_PACKAGES=(@tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-converter@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0
+	@tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 @vladmandic/face-api@1.7.15)
 install_tfjs_reference() {
 	local dir=$THIRD/tfjs
 	local want="${TFJS_PACKAGES[*]}"

@@ -17,7 +17,7 @@ func BenchmarkNetworks(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		rt := testenv.RuntimeWith(b, models.Options{Threads: threads, Pool: 1})
 		for _, name := range []string{"face_detection_short_range", "mobilefacenet", "human_mobilefacenet", "mobileface",
-			"emotion", "gender", "age", "faceres", "gear", "antispoof", "liveness", "head_emotion"} {
+			"emotion", "gender", "age", "faceres", "faceapi_age_gender", "gear", "antispoof", "liveness", "head_emotion"} {
 			model, err := rt.Model(name)
 			if err != nil {
 				b.Logf("%s: %v", name, err)

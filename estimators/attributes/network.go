@@ -16,25 +16,32 @@ import (
 
 // Network is a compiled attribute network fed an aligned face crop.
 type Network struct {
-	model *models.Model
-	size  int
-	gray  bool
-	bgr   bool
-	lo    float32
-	hi    float32
-	zoom  float64
+	model  *models.Model
+	size   int
+	gray   bool
+	bgr    bool
+	lo     float32
+	hi     float32
+	zoom   float64
+	mirror bool
+	box    float64
 }
 
 // NetworkSpec says how a face becomes the network's input: the aligned
 // crop (ArcFace layout) zoomed by Zoom about its centre (below 1 shows
 // more of the head), resized to the input side, RGB, BGR or gray (ITU-R
-// 601 weights), pixels 0..255 mapped linearly onto [Lo, Hi].
+// 601 weights), pixels 0..255 mapped linearly onto [Lo, Hi]. Mirror runs
+// the network on the crop and on its mirror image and averages the outputs
+// (test-time augmentation, at twice the cost). Box, when above zero, crops
+// as face-api does instead (LandmarkBoxCrop with that padding; Zoom unused).
 type NetworkSpec struct {
 	Model  string
 	Gray   bool
 	BGR    bool
 	Lo, Hi float32
 	Zoom   float64
+	Mirror bool
+	Box    float64
 }
 
 // NewNetwork loads a compiled network.
@@ -55,11 +62,14 @@ func NewNetwork(rt *models.Runtime, spec NetworkSpec) (*Network, error) {
 	if zoom == 0 {
 		zoom = 1
 	}
-	return &Network{model: m, size: in[0].Shape[1], gray: spec.Gray, bgr: spec.BGR, lo: spec.Lo, hi: spec.Hi, zoom: zoom}, nil
+	return &Network{model: m, size: in[0].Shape[1], gray: spec.Gray, bgr: spec.BGR, lo: spec.Lo, hi: spec.Hi, zoom: zoom, mirror: spec.Mirror, box: spec.Box}, nil
 }
 
 // Crop returns the network's input crop of the face (BGR), for inspection.
 func (n *Network) Crop(img gocv.Mat, f *face.Face) (gocv.Mat, error) {
+	if n.box > 0 {
+		return LandmarkBoxCrop(img, f, n.size, n.box)
+	}
 	return ZoomedCrop(img, f, n.size, n.zoom)
 }
 
@@ -96,52 +106,42 @@ func ZoomedCrop(img gocv.Mat, f *face.Face, size int, zoom float64) (gocv.Mat, e
 	return out, nil
 }
 
-// Run feeds the face to the network and returns its outputs in order.
+// Run feeds the face to the network and returns its outputs in order (with
+// Mirror, each the mean of the crop's and its mirror image's).
 func (n *Network) Run(ctx context.Context, img gocv.Mat, f *face.Face) ([][]float32, error) {
 	crop, err := n.Crop(img, f)
 	if err != nil {
 		return nil, err
 	}
 	defer crop.Close()
-	pix, err := crop.DataPtrUint8()
-	if err != nil {
-		return nil, fmt.Errorf("attribute network: %w", err)
+	crops := []gocv.Mat{crop}
+	if n.mirror {
+		flipped := gocv.NewMat()
+		defer flipped.Close()
+		gocv.Flip(crop, &flipped, 1)
+		crops = append(crops, flipped)
 	}
-	scale := (n.hi - n.lo) / 255
 	var outs [][]float32
 	err = n.model.Run(ctx, func(it *models.Interpreter) error {
-		in, err := it.Input(0)
-		if err != nil {
-			return err
-		}
-		px := n.size * n.size
-		if (n.gray && len(in) != px) || (!n.gray && len(in) != 3*px) {
-			return fmt.Errorf("input holds %d values", len(in))
-		}
-		for i := 0; i < px; i++ {
-			b, g, r := float32(pix[3*i]), float32(pix[3*i+1]), float32(pix[3*i+2])
-			switch {
-			case n.gray:
-				in[i] = (0.2989*r+0.587*g+0.114*b)*scale + n.lo
-			case n.bgr:
-				in[3*i] = b*scale + n.lo
-				in[3*i+1] = g*scale + n.lo
-				in[3*i+2] = r*scale + n.lo
-			default:
-				in[3*i] = r*scale + n.lo
-				in[3*i+1] = g*scale + n.lo
-				in[3*i+2] = b*scale + n.lo
-			}
-		}
-		if err := it.Invoke(); err != nil {
-			return err
-		}
-		for k := range n.model.Info.Outputs {
-			o, err := it.Output(k)
-			if err != nil {
+		for _, c := range crops {
+			if err := n.fill(it, c); err != nil {
 				return err
 			}
-			outs = append(outs, append([]float32(nil), o...))
+			if err := it.Invoke(); err != nil {
+				return err
+			}
+			for k := range n.model.Info.Outputs {
+				o, err := it.Output(k)
+				if err != nil {
+					return err
+				}
+				if k == len(outs) {
+					outs = append(outs, make([]float32, len(o)))
+				}
+				for i, v := range o {
+					outs[k][i] += v / float32(len(crops))
+				}
+			}
 		}
 		return nil
 	})
@@ -149,4 +149,37 @@ func (n *Network) Run(ctx context.Context, img gocv.Mat, f *face.Face) ([][]floa
 		return nil, fmt.Errorf("attribute network: %w", err)
 	}
 	return outs, nil
+}
+
+// fill writes a BGR crop into the interpreter's input as the spec says.
+func (n *Network) fill(it *models.Interpreter, crop gocv.Mat) error {
+	pix, err := crop.DataPtrUint8()
+	if err != nil {
+		return err
+	}
+	in, err := it.Input(0)
+	if err != nil {
+		return err
+	}
+	scale := (n.hi - n.lo) / 255
+	px := n.size * n.size
+	if (n.gray && len(in) != px) || (!n.gray && len(in) != 3*px) || len(pix) < 3*px {
+		return fmt.Errorf("input holds %d values", len(in))
+	}
+	for i := 0; i < px; i++ {
+		b, g, r := float32(pix[3*i]), float32(pix[3*i+1]), float32(pix[3*i+2])
+		switch {
+		case n.gray:
+			in[i] = (0.2989*r+0.587*g+0.114*b)*scale + n.lo
+		case n.bgr:
+			in[3*i] = b*scale + n.lo
+			in[3*i+1] = g*scale + n.lo
+			in[3*i+2] = r*scale + n.lo
+		default:
+			in[3*i] = r*scale + n.lo
+			in[3*i+1] = g*scale + n.lo
+			in[3*i+2] = b*scale + n.lo
+		}
+	}
+	return nil
 }

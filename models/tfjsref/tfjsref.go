@@ -30,6 +30,29 @@ type Request struct {
 	// OutputSizes are the element counts of the outputs.
 	OutputSizes []int
 	Inputs      [][]float32
+	// Library, when set, runs the network with its own library's code
+	// instead of a graph model: Files then hold its weights manifest (at
+	// Library.Weights) and .bin files, and Outputs are keys of what the
+	// network's forward returns.
+	Library *Library
+}
+
+// Library names a network class of a JS library installed beside the TF.js
+// packages, e.g. face-api's AgeGenderNet: the reference builds it, loads
+// the weights into it (loadFromWeightMap) and calls its forward on each
+// input, on TF.js's CPU backend.
+type Library struct {
+	// Module is the library's CommonJS entry inside the modules folder.
+	Module string `json:"module"`
+	// Net is the class the module exports.
+	Net string `json:"net"`
+	// Weights is the weights manifest's name among the request's files.
+	Weights string `json:"weights,omitempty"`
+	// Shape is the tensor shape forward is given (the batch dimension may be dropped).
+	Shape []int `json:"shape"`
+	// Outputs are the keys of forward's result in the graph outputs'
+	// order ("" for a result that is one tensor).
+	Outputs []string `json:"outputs"`
 }
 
 // Runner knows where the script and the node modules are.
@@ -54,15 +77,31 @@ func (r *Runner) Available() error {
 	return nil
 }
 
-func scriptPath() string {
+// LibraryAvailable reports why a library's reference cannot run, or nil.
+func (r *Runner) LibraryAvailable(lib *Library) error {
+	if err := r.Available(); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(r.ModulesDir, filepath.Clean("/"+lib.Module))); err != nil {
+		return fmt.Errorf("%s is not installed in %s (run `make deps`): %w", lib.Module, r.ModulesDir, err)
+	}
+	return nil
+}
+
+func scriptPath(name string) string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "reference.js")
+	return filepath.Join(filepath.Dir(file), name)
 }
 
 // Run returns, per input, each output tensor's values.
 func (r *Runner) Run(ctx context.Context, req *Request) ([][][]float32, error) {
-	if err := r.Available(); err != nil {
-		return nil, err
+	script := "reference.js"
+	avail := r.Available()
+	if req.Library != nil {
+		script, avail = "library.js", r.LibraryAvailable(req.Library)
+	}
+	if avail != nil {
+		return nil, avail
 	}
 	dir, err := os.MkdirTemp("", "tfjsref")
 	if err != nil {
@@ -73,8 +112,10 @@ func (r *Runner) Run(ctx context.Context, req *Request) ([][][]float32, error) {
 	if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(modelPath, req.ModelJSON, 0o644); err != nil {
-		return nil, err
+	if req.Library == nil {
+		if err := os.WriteFile(modelPath, req.ModelJSON, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	for name, b := range req.Files {
 		p := filepath.Join(dir, "model", filepath.Clean("/"+name))
@@ -102,12 +143,20 @@ func (r *Runner) Run(ctx context.Context, req *Request) ([][][]float32, error) {
 	if err := os.WriteFile(inPath, in.Bytes(), 0o644); err != nil {
 		return nil, err
 	}
-	rj, _ := json.Marshal(map[string]any{"model": modelPath, "input": req.Input, "shape": req.Shape,
-		"outputs": req.Outputs, "inputs": inPath, "count": len(req.Inputs), "result": outPath})
+	fields := map[string]any{"model": modelPath, "input": req.Input, "shape": req.Shape,
+		"outputs": req.Outputs, "inputs": inPath, "count": len(req.Inputs), "result": outPath}
+	if lib := req.Library; lib != nil {
+		fields["module"] = filepath.Join(r.ModulesDir, filepath.Clean("/"+lib.Module))
+		fields["net"] = lib.Net
+		fields["weights"] = filepath.Join(dir, "model", filepath.Clean("/"+lib.Weights))
+		fields["netShape"] = lib.Shape
+		fields["outputs"] = lib.Outputs
+	}
+	rj, _ := json.Marshal(fields)
 	if err := os.WriteFile(reqPath, rj, 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "node", scriptPath(), reqPath)
+	cmd := exec.CommandContext(ctx, "node", scriptPath(script), reqPath)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+r.ModulesDir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"imageapid/estimators/attributes"
@@ -18,7 +19,7 @@ import (
 // held-out split of the corpus (model selection; never testdata): emotion
 // accuracy on faces/, age MAE and gender accuracy on ages/, liveness
 // accuracy on liveness/.
-func compare(ctx context.Context, corpusDir, modelDir string, zooms []float64) error {
+func compare(ctx context.Context, corpusDir, modelDir string, zooms []float64, folders []string, only string) error {
 	rt, err := runtime(modelDir)
 	if err != nil {
 		return err
@@ -63,6 +64,18 @@ func compare(ctx context.Context, corpusDir, modelDir string, zooms []float64) e
 			{"faceres-gender", attributes.NetworkSpec{Model: "faceres", BGR: true, Lo: 0, Hi: 255}, func(out [][]float32, f corpus.CorpusFile) (float64, bool) {
 				return b2f((out[0][0] < 0.5) == (f.Labels.Gender == "female")), true
 			}},
+			{"faceapi-age", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255}, faceAPIAge},
+			{"faceapi-gender", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255}, faceAPIGender},
+			{"faceapi-age-mirror", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255, Mirror: true}, faceAPIAge},
+			{"faceapi-gender-mirror", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255, Mirror: true}, faceAPIGender},
+			{"faceapi-box-age", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255, Box: 0.2}, faceAPIAge},
+			{"faceapi-box-gender", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255, Box: 0.2}, faceAPIGender},
+			{"faceapi-box0.1-age-mirror", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255, Box: 0.1, Mirror: true}, faceAPIAge},
+			{"faceapi-box0.1-gender-mirror", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255, Box: 0.1, Mirror: true}, faceAPIGender},
+			{"faceapi-box0.05-age", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255, Box: 0.05}, faceAPIAge},
+			{"faceapi-box0.05-gender", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255, Box: 0.05}, faceAPIGender},
+			{"faceapi-box-age-mirror", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255, Box: 0.2, Mirror: true}, faceAPIAge},
+			{"faceapi-box-gender-mirror", attributes.NetworkSpec{Model: "faceapi_age_gender", Lo: 0, Hi: 255, Box: 0.2, Mirror: true}, faceAPIGender},
 		},
 		"liveness/": {
 			{"antispoof", attributes.NetworkSpec{Model: "antispoof", Lo: 0, Hi: 1}, func(out [][]float32, f corpus.CorpusFile) (float64, bool) {
@@ -73,7 +86,16 @@ func compare(ctx context.Context, corpusDir, modelDir string, zooms []float64) e
 			}},
 		},
 	}
-	for _, folder := range []string{"faces/", "ages/", "liveness/"} {
+	for folder, list := range evals {
+		var kept []netEval
+		for _, ev := range list {
+			if strings.Contains(ev.name, only) {
+				kept = append(kept, ev)
+			}
+		}
+		evals[folder] = kept
+	}
+	for _, folder := range folders {
 		files, err := corpus.ReadCorpus(corpusDir, folder)
 		if err != nil {
 			return err
@@ -143,9 +165,32 @@ func compare(ctx context.Context, corpusDir, modelDir string, zooms []float64) e
 	return nil
 }
 
+// faceAPIAge and faceAPIGender score face-api's AgeGenderNet (outputs: age,
+// softmax [male, female]).
+func faceAPIAge(out [][]float32, f corpus.CorpusFile) (float64, bool) {
+	return math.Abs(float64(out[0][0]) - float64(*f.Labels.Age)), true
+}
+
+func faceAPIGender(out [][]float32, f corpus.CorpusFile) (float64, bool) {
+	return b2f((out[1][1] > out[1][0]) == (f.Labels.Gender == "female")), true
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1
 	}
 	return 0
+}
+
+// parseFloats reads a comma-separated list of numbers.
+func parseFloats(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad number %q: %w", f, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

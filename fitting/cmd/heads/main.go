@@ -3,7 +3,8 @@
 //
 //	heads train [-corpus ../shared/corpus] [-out models/heads] [-heads mask,gender,age,emotion]
 //	heads build [-heads-dir models/heads] [-models models] [-update]
-//	heads compare [-corpus ../shared/corpus]   compiled networks on the held-out split
+//	heads compare [-corpus ../shared/corpus] [-zooms 1,0.9,0.8] [-folders faces/,ages/,liveness/] [-nets faceapi]
+//	                                            compiled networks on the held-out split
 //	heads passive-threshold [-corpus ../shared/corpus]   the sessions' passive_threshold
 //
 // train is deterministic (fixed seed, single goroutine): the same corpus and
@@ -49,6 +50,9 @@ func main() {
 	modelDir := fs.String("models", "models", "folder with manifest.json and build/")
 	only := fs.String("heads", "mask,gender,age,emotion,liveness_texture,liveness_deep,liveness_session", "train: comma-separated heads")
 	cache := fs.String("cache", "", "train: read/write extracted features here (development only)")
+	zooms := fs.String("zooms", "1,0.9,0.8", "compare: crop zooms to try")
+	folders := fs.String("folders", "faces/,ages/,liveness/", "compare: corpus folders")
+	nets := fs.String("nets", "", "compare: only the networks whose name contains this")
 	update := fs.Bool("update", false, "build: rewrite the manifest entries instead of failing on a mismatch")
 	fs.Parse(os.Args[2:])
 
@@ -63,7 +67,10 @@ func main() {
 	case "build":
 		err = build(*headsDir, *modelDir, *update)
 	case "compare":
-		err = compare(ctx, *corpusDir, *modelDir, []float64{1, 0.9, 0.8})
+		var zs []float64
+		if zs, err = parseFloats(*zooms); err == nil {
+			err = compare(ctx, *corpusDir, *modelDir, zs, strings.Split(*folders, ","), *nets)
+		}
 	case "passive-threshold":
 		err = passiveThreshold(ctx, *corpusDir, *headsDir, *modelDir, *cache)
 	default:

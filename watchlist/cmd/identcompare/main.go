@@ -1,8 +1,10 @@
 // Command identcompare measures candidate template variants for 1:N
 // identification on a corpus's identities/, with people held out: it
-// embeds the largest face of every photo with each variant (MobileFaceNet
-// with and without its mirror, zoomed crops, other identity networks of the
-// manifest), then evaluates score-level fusions of them (a weighted
+// embeds the largest face of every photo with each variant the specs name
+// (MobileFaceNet with and without its mirror, zoomed crops, other identity
+// networks of the manifest, among them fa: dlib's ResNet descriptor as
+// face-api ships it, on dlib's 150x150 chips with padding 0.25, fa_pX with
+// padding X, and fab on face-api's own landmark-box crop), then evaluates score-level fusions of them (a weighted
 // concatenation of unit vectors, whose squared distance is the weighted sum
 // of the parts' distances) with identeval's protocol on all identities and
 // on each half of them (every second identity in name order, from the
@@ -59,6 +61,8 @@ type variant struct {
 	model  string
 	size   int
 	zoom   float64 // about the crop centre; 0: face.AlignedCrop (black border)
+	dlib   float64 // > 0: face.DlibChip with this padding instead
+	box    bool    // attributes.LandmarkBoxCrop (face-api's own crop, padding 0.2) instead
 	mirror bool
 	lo, hi float32 // pixels 0..255 mapped onto [lo, hi], RGB
 	bgr    bool
@@ -83,7 +87,14 @@ func variants(m *models.Manifest) []variant {
 			// As the attribute features feed FaceRes: BGR 0..255, zoom 0.9.
 			variant{name: "fr" + suf, model: "faceres", size: 224, zoom: 0.9, mirror: mir, bgr: true, lo: 0, hi: 255, out: 1},
 			variant{name: "frd" + suf, model: "faceres_deep", size: 224, zoom: 0.9, mirror: mir, bgr: true, lo: 0, hi: 255, out: 1},
+			// dlib's ResNet descriptor (face-api's FaceRecognitionNet) on dlib's
+			// chips, RGB 0..255 (the graph subtracts the mean and scales).
+			variant{name: "fa" + suf, model: "faceapi_face_recognition", size: 150, dlib: 0.25, mirror: mir, lo: 0, hi: 255},
 		)
+		vs = append(vs, variant{name: "fab" + suf, model: "faceapi_face_recognition", size: 150, box: true, mirror: mir, lo: 0, hi: 255})
+		for _, pad := range []float64{0.15, 0.2, 0.3, 0.35} {
+			vs = append(vs, variant{name: fmt.Sprintf("fa_p%.2f%s", pad, suf), model: "faceapi_face_recognition", size: 150, dlib: pad, mirror: mir, lo: 0, hi: 255})
+		}
 	}
 	out := vs[:0]
 	for _, v := range vs {
@@ -108,7 +119,7 @@ func run(corpus, manifestPath, dir, features string, specs []string) error {
 	var err error
 	if _, serr := os.Stat(features); features != "" && serr == nil {
 		recs, err = readFeatures(features)
-	} else if recs, err = extract(corpus, manifestPath, dir); err == nil && features != "" {
+	} else if recs, err = extract(corpus, manifestPath, dir, used(specs)); err == nil && features != "" {
 		err = writeFeatures(features, recs)
 	}
 	if err != nil {
@@ -169,8 +180,23 @@ func short(r evaluation.IdentificationResult) string {
 	return fmt.Sprintf("rank-1 %.4f, FNIR %.4f at FPIR %.4f", r.Rank1, r.FNIR, r.FPIR)
 }
 
-// extract embeds the largest face of every photo with every variant.
-func extract(corpus, manifestPath, dir string) ([]record, error) {
+// used returns the names of the variants the specs use.
+func used(specs []string) map[string]bool {
+	names := map[string]bool{}
+	for _, spec := range specs {
+		for _, part := range strings.Split(spec, ",") {
+			part, _, _ = strings.Cut(part, ":")
+			for _, name := range strings.Split(part, "+") {
+				names[name] = true
+			}
+		}
+	}
+	return names
+}
+
+// extract embeds the largest face of every photo with every variant the
+// specs use (a features file made so holds only those).
+func extract(corpus, manifestPath, dir string, want map[string]bool) ([]record, error) {
 	ctx := context.Background()
 	m, err := models.LoadManifest(manifestPath)
 	if err != nil {
@@ -181,7 +207,12 @@ func extract(corpus, manifestPath, dir string) ([]record, error) {
 		return nil, err
 	}
 	defer rt.Close()
-	vs := variants(m)
+	var vs []variant
+	for _, v := range variants(m) {
+		if want[v.name] {
+			vs = append(vs, v)
+		}
+	}
 	nets := map[string]*models.Model{}
 	for _, v := range vs {
 		if nets[v.model] == nil {
@@ -272,9 +303,14 @@ func embedPhoto(ctx context.Context, p *face.Pipeline, nets map[string]*models.M
 func embed(ctx context.Context, m *models.Model, img gocv.Mat, f *face.Face, v variant) ([]float32, error) {
 	var crop gocv.Mat
 	var err error
-	if v.zoom == 0 {
+	switch {
+	case v.box:
+		crop, err = attributes.LandmarkBoxCrop(img, f, v.size, 0.2)
+	case v.dlib > 0:
+		crop, err = face.DlibChip(img, f, v.size, v.dlib)
+	case v.zoom == 0:
 		crop, err = face.AlignedCrop(img, f, v.size)
-	} else {
+	default:
 		crop, err = attributes.ZoomedCrop(img, f, v.size, v.zoom)
 	}
 	if err != nil {
