@@ -93,7 +93,15 @@ func (a *analyser) analyse(ctx context.Context, f *frame) {
 		skipped []string
 	)
 	for _, d := range c.an.Detectors {
-		found, err := d.Detect(ctx, f.mat)
+		var (
+			found []Detection
+			err   error
+		)
+		if fd, ok := d.(FrameDetector); ok {
+			found, err = fd.DetectFrame(ctx, f.mat, f.time, f.seq)
+		} else {
+			found, err = d.Detect(ctx, f.mat)
+		}
 		var skip Skipped
 		if errors.As(err, &skip) {
 			skipped = append(skipped, skip.Class)

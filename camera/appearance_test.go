@@ -181,16 +181,18 @@ func TestFaceTemplateCue(t *testing.T) {
 	det, attr := faceDetector{camFaces}, templateAttributor{shotFaces, emb}
 
 	// 1. A person walks right, leaves the view for 1 s (under the 2 s TTL)
-	// and walks back in elsewhere, seen in another photo.
+	// and walks back in elsewhere, seen in another photo: in the far corner,
+	// where even the match buffer a lost track gets by then (growing with
+	// the time since its last match) does not reach.
 	var back [][]person
 	for i := 0; i < 40; i++ {
 		switch {
 		case i < 15:
-			back = append(back, []person{{"gore", gore1, 0.2 + 0.01*float64(i), 0.35, 200}})
+			back = append(back, []person{{"gore", gore1, 0.2 + 0.01*float64(i), 0.25, 200}})
 		case i < 25:
 			back = append(back, nil)
 		default:
-			back = append(back, []person{{"gore", gore2, 0.75 - 0.01*float64(i-25), 0.6, 200}})
+			back = append(back, []person{{"gore", gore2, 0.82 - 0.01*float64(i-25), 0.75, 200}})
 		}
 	}
 	// 2. A person stands, walks off for 0.5 s, and someone else steps into

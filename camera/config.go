@@ -21,9 +21,16 @@ type Config struct {
 	// Estimators names what to run on this camera; the BuildFunc given to
 	// the Manager turns the names into detectors and attributors.
 	Estimators []string `yaml:"estimators"`
-	// BodyEvery runs body detectors on every n-th analysed frame only, the
-	// tracker carrying their last boxes in between: people detectors cost
-	// several times a face detector [1: every frame].
+	// BodyInterval runs body detectors at most once per this much frame
+	// time (the frames' capture times), the tracker moving their tracks by
+	// their motion in between: people detectors cost several times a face
+	// detector. A camera whose analysis falls behind drops frames, but still
+	// detects bodies at this pace as far as it can [0: every frame].
+	BodyInterval time.Duration `yaml:"body_interval"`
+	// BodyEvery is the older form of BodyInterval: body detectors run once
+	// per n frames of the source, dropped frames included (it counted
+	// analysed frames before, which slowed detection down on a loaded box).
+	// Only one of the two may be set [1: every frame].
 	BodyEvery int `yaml:"body_every"`
 
 	// Identify names a watchlist to identify each face track's best shots
@@ -131,6 +138,12 @@ func (c Config) Validate() error {
 	if c.BodyEvery < 0 {
 		return fmt.Errorf("camera %s: negative body_every %d", c.ID, c.BodyEvery)
 	}
+	if c.BodyInterval < 0 {
+		return fmt.Errorf("camera %s: negative body_interval %v", c.ID, c.BodyInterval)
+	}
+	if c.BodyInterval > 0 && c.BodyEvery > 1 {
+		return fmt.Errorf("camera %s: body_interval and body_every both set (body_every is the older form: keep one)", c.ID)
+	}
 	if c.MaxFPS < 0 {
 		return fmt.Errorf("camera %s: negative max_fps %g", c.ID, c.MaxFPS)
 	}
@@ -141,4 +154,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("camera %s: %w", c.ID, err)
 	}
 	return nil
+}
+
+// BodyCadence is when the camera's body detectors run (body_interval, or
+// the older body_every).
+func (c Config) BodyCadence() Cadence {
+	return Cadence{Interval: c.BodyInterval, Every: c.BodyEvery}
 }

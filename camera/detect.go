@@ -82,7 +82,7 @@ type Detector interface {
 }
 
 // Skipped is what a detector returns, as its error, on a frame it does not
-// run on (a body detector run on every body_every-th frame): the tracker then
+// run on (a body detector paced by body_interval, see Paced): the tracker then
 // moves the class's tracks by their motion model instead of counting them missed.
 type Skipped struct{ Class string }
 

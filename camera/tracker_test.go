@@ -84,6 +84,38 @@ func TestTrackerBridgesShortGapsAndFollowsMotion(t *testing.T) {
 	}
 }
 
+// A walker seen only every 0.4 or 0.7 s (the body detector's pace on an
+// idle and on a loaded camera), moving a little more than their own width
+// between detections at score 0.6, is confirmed on the third detection and
+// keeps one id; two walkers side by side keep theirs.
+func TestTrackerConfirmsSparseDetections(t *testing.T) {
+	for _, gap := range []time.Duration{400 * time.Millisecond, 700 * time.Millisecond} {
+		tr := NewTracker(TrackerConfig{}, counterIDs())
+		t0 := time.Unix(1000, 0)
+		ids := map[string]bool{}
+		confirmed := 0
+		for i := 0; i < 8; i++ {
+			// 0.06 wide walkers, 1.7 widths a second (vtest.avi's pace), 0.3 apart.
+			x := 0.1 + 0.1*gap.Seconds()*float64(i)
+			dets := []Detection{
+				{Class: ClassBody, Box: Box{x, 0.3, x + 0.06, 0.45}, Score: 0.6},
+				{Class: ClassBody, Box: Box{x + 0.3, 0.3, x + 0.36, 0.45}, Score: 0.6},
+			}
+			up := tr.Update(t0.Add(time.Duration(i)*gap), dets)
+			confirmed += len(up.Confirmed)
+			if i == 2 && len(up.Confirmed) != 2 {
+				t.Errorf("every %v: %d tracks confirmed on the third detection, want 2", gap, len(up.Confirmed))
+			}
+			for _, m := range up.Matched {
+				ids[m.Track.ID] = true
+			}
+		}
+		if confirmed != 2 || len(ids) != 2 {
+			t.Errorf("every %v: %d tracks confirmed, %d ids, want 2 and 2", gap, confirmed, len(ids))
+		}
+	}
+}
+
 func TestTrackerMaxMissed(t *testing.T) {
 	tr := NewTracker(TrackerConfig{MinHits: 1, TTL: time.Hour, MaxMissed: 2}, counterIDs())
 	t0 := time.Unix(1000, 0)

@@ -72,10 +72,10 @@ func (b *analysisBuilder) build(cfg camera.Config) (camera.Analysis, error) {
 			if err != nil {
 				return camera.Analysis{}, err
 			}
-			an.Detectors = append(an.Detectors, everyNth(h, camera.ClassBody, cfg.BodyEvery))
+			an.Detectors = append(an.Detectors, camera.Paced(h, camera.ClassBody, cfg.BodyCadence()))
 			closers = append(closers, h.Close)
 		case "body-detector":
-			an.Detectors = append(an.Detectors, everyNth(serviceDetector{b.services[name], camera.ClassBody}, camera.ClassBody, cfg.BodyEvery))
+			an.Detectors = append(an.Detectors, camera.Paced(serviceDetector{b.services[name], camera.ClassBody}, camera.ClassBody, cfg.BodyCadence()))
 		default:
 			attrs = append(attrs, b.services[name])
 		}
@@ -190,31 +190,6 @@ func (s serviceAttributor) Attributes(ctx context.Context, crop gocv.Mat, d came
 		out[strings.TrimPrefix(k, "$")] = v
 	}
 	return out, nil
-}
-
-// strided runs a detector of one class on every n-th frame and reports the
-// frames in between as skipped, so the tracker predicts that class's tracks
-// by their motion instead of counting them missed.
-type strided struct {
-	inner camera.Detector
-	class string
-	every int
-	calls int
-}
-
-func everyNth(d camera.Detector, class string, n int) camera.Detector {
-	if n <= 1 {
-		return d
-	}
-	return &strided{inner: d, class: class, every: n}
-}
-
-func (s *strided) Detect(ctx context.Context, frame gocv.Mat) ([]camera.Detection, error) {
-	s.calls++
-	if (s.calls-1)%s.every != 0 {
-		return nil, camera.Skipped{Class: s.class}
-	}
-	return s.inner.Detect(ctx, frame)
 }
 
 // cameraFaceConfig tunes the face pipeline for video frames: the extra
