@@ -41,7 +41,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"imageapid/estimators"
+	"imageapid/fitting/corpus"
 	"imageapid/fitting/headfit"
 	"imageapid/models"
 )
@@ -176,7 +176,7 @@ type sample struct {
 	Group  string // corpus source, or no-face photo
 	Folder string // corpus folder
 	Held   bool
-	Path   string // corpus path   // a no-face crop of a held-out photo
+	Name   string // corpus path, or no-face photo and crop index   // a no-face crop of a held-out photo
 }
 
 func run(ctx context.Context, netName, corpusDir, noFaces, modelDir, out, cache, missFile, dump string, lambda float64) error {
@@ -223,7 +223,7 @@ func run(ctx context.Context, netName, corpusDir, noFaces, modelDir, out, cache,
 			misses[l] = true
 		}
 	}
-	scores := map[*sample]float64{} // each sample's score with its source or photo out of the fit
+	scores := map[string]float64{} // each sample's score with its source or photo out of the fit
 	threshold, err := outOfFoldThreshold(pos, fitNeg, lambda, scores)
 	if err != nil {
 		return err
@@ -253,9 +253,9 @@ func run(ctx context.Context, netName, corpusDir, noFaces, modelDir, out, cache,
 			return err
 		}
 		byFolder := map[string][2]int{}
-		for i, s := range pos {
+		for _, s := range pos {
 			if s.Group == src {
-				scores[&pos[i]] = logit(w, b, s.X)
+				scores[s.Name] = logit(w, b, s.X)
 				c := byFolder[s.Folder]
 				c[1]++
 				if logit(w, b, s.X) >= threshold {
@@ -268,7 +268,7 @@ func run(ctx context.Context, netName, corpusDir, noFaces, modelDir, out, cache,
 			var hit, n int
 			var ls []float64
 			for _, s := range pos {
-				if s.Group == src && misses[s.Path] {
+				if s.Group == src && misses[s.Name] {
 					n++
 					l := logit(w, b, s.X)
 					ls = append(ls, l)
@@ -292,10 +292,8 @@ func run(ctx context.Context, netName, corpusDir, noFaces, modelDir, out, cache,
 		return err
 	}
 	var fp, fpFit int
-	for i, s := range neg {
-		if s.Held {
-			scores[&neg[i]] = logit(w, b, s.X)
-		}
+	for _, s := range heldNeg {
+		scores[s.Name] = logit(w, b, s.X)
 	}
 	if dump != "" {
 		if err := dumpScores(dump, pos, neg, scores); err != nil {
@@ -360,20 +358,13 @@ func cachedSamples(ctx context.Context, p *cropNet, corpusDir, noFaces, cache st
 // dumpScores writes one line per sample: face or noface, the corpus path
 // or the photo and crop index, and its score with its source or photo out
 // of the fit.
-func dumpScores(path string, pos, neg []sample, scores map[*sample]float64) error {
+func dumpScores(path string, pos, neg []sample, scores map[string]float64) error {
 	var b strings.Builder
-	for i := range pos {
-		fmt.Fprintf(&b, "face %s %.4f\n", pos[i].Path, scores[&pos[i]])
+	for _, s := range pos {
+		fmt.Fprintf(&b, "face %s %.4f\n", s.Name, scores[s.Name])
 	}
-	k := 0
-	for i := range neg {
-		if i > 0 && neg[i].Group != neg[i-1].Group {
-			k = 0
-		}
-		if sc, ok := scores[&neg[i]]; ok {
-			fmt.Fprintf(&b, "noface %s-%d %.4f\n", neg[i].Group, k, sc)
-		}
-		k++
+	for _, s := range neg {
+		fmt.Fprintf(&b, "noface %s %.4f\n", s.Name, scores[s.Name])
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
@@ -432,7 +423,7 @@ func logit(w []float32, b float32, x []float32) float64 {
 
 // outOfFoldThreshold is the highest logit of a fitting no-face crop when
 // its photo was left out of the fit (photos in five folds).
-func outOfFoldThreshold(pos, neg []sample, lambda float64, scores map[*sample]float64) (float64, error) {
+func outOfFoldThreshold(pos, neg []sample, lambda float64, scores map[string]float64) (float64, error) {
 	const folds = 5
 	best := math.Inf(-1)
 	var all []float64
@@ -448,11 +439,10 @@ func outOfFoldThreshold(pos, neg []sample, lambda float64, scores map[*sample]fl
 		}
 	}()
 	for k := 0; k < folds; k++ {
-		var train []sample
-		var test []*sample
-		for i, s := range neg {
+		var train, test []sample
+		for _, s := range neg {
 			if headfit.Fold(s.Group, 1)%folds == k {
-				test = append(test, &neg[i])
+				test = append(test, s)
 			} else {
 				train = append(train, s)
 			}
@@ -465,7 +455,7 @@ func outOfFoldThreshold(pos, neg []sample, lambda float64, scores map[*sample]fl
 			return 0, err
 		}
 		for _, s := range test {
-			scores[s] = logit(w, b, s.X)
+			scores[s.Name] = logit(w, b, s.X)
 			best = math.Max(best, logit(w, b, s.X))
 			all, who = append(all, logit(w, b, s.X)), append(who, s.Group)
 		}
@@ -512,7 +502,7 @@ func corpusSamples(ctx context.Context, p *cropNet, dir string) ([]sample, error
 			if folder == "liveness2" {
 				group = "liveness2 (8 sources)" // few images each: held out together
 			}
-			out = append(out, sample{X: x, Face: true, Group: group, Folder: folder, Path: rel})
+			out = append(out, sample{X: x, Face: true, Group: group, Folder: folder, Name: rel})
 		}
 	}
 	return out, nil
@@ -549,7 +539,7 @@ func noFaceSamples(ctx context.Context, p *cropNet, dir string) ([]sample, int, 
 				img.Close()
 				return nil, 0, fmt.Errorf("%s: %w", name, err)
 			}
-			out = append(out, sample{X: x, Group: name, Held: i%2 == 1})
+			out = append(out, sample{X: x, Group: name, Held: i%2 == 1, Name: fmt.Sprintf("%s-%d", name, k)})
 		}
 		img.Close()
 	}
@@ -598,20 +588,13 @@ func cut(img gocv.Mat, r image.Rectangle, size int) gocv.Mat {
 	return out
 }
 
-// decodeFile reads an image as the daemon does, falling back to OpenCV for
-// the few corpus files in formats the daemon refuses.
+// decodeFile reads a corpus image (corpus.Decode).
 func decodeFile(path string) (gocv.Mat, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return gocv.Mat{}, err
 	}
-	img, err := estimators.DecodeImage(b, 50_000_000)
-	if _, refused := estimators.IsInputError(err); refused {
-		img, err = gocv.IMDecode(b, gocv.IMReadColor)
-		if err == nil && img.Empty() {
-			err = errors.New("undecodable")
-		}
-	}
+	img, err := corpus.Decode(b)
 	if err != nil {
 		return gocv.Mat{}, fmt.Errorf("%s: %w", path, err)
 	}
