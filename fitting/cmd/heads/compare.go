@@ -124,7 +124,7 @@ func compare(ctx context.Context, corpusDir, modelDir string, zooms []float64, f
 			if err != nil {
 				return err
 			}
-			img, err := decode(raw)
+			img, err := corpus.Decode(raw)
 			if err != nil {
 				continue
 			}

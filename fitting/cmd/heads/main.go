@@ -18,7 +18,6 @@ import (
 	"crypto/sha256"
 	"encoding/gob"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -31,7 +30,6 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"imageapid/estimators"
 	"imageapid/estimators/attributes"
 	"imageapid/estimators/face"
 	"imageapid/fitting/corpus"
@@ -248,7 +246,7 @@ func extractCached(ctx context.Context, p *face.Pipeline, x *attributes.Extracto
 		}
 	}
 	fmt.Printf("extracting %d files of %s\n", len(files), folder)
-	out, err := headfit.ExtractCorpus(ctx, p, x, corpusDir, files, nil, decode, os.Stdout)
+	out, err := headfit.ExtractCorpus(ctx, p, x, corpusDir, files, nil, corpus.Decode, os.Stdout)
 	if err != nil {
 		return nil, err
 	}
@@ -264,19 +262,6 @@ func extractCached(ctx context.Context, p *face.Pipeline, x *attributes.Extracto
 		}
 	}
 	return out, nil
-}
-
-// decode reads an image as the daemon does, falling back to OpenCV for
-// formats the daemon refuses (the corpus holds a few).
-func decode(b []byte) (gocv.Mat, error) {
-	img, err := estimators.DecodeImage(b, 50_000_000)
-	if _, refused := estimators.IsInputError(err); refused {
-		img, err = gocv.IMDecode(b, gocv.IMReadColor)
-		if err == nil && img.Empty() {
-			err = errors.New("undecodable")
-		}
-	}
-	return img, err
 }
 
 func runtime(modelDir string) (*models.Runtime, error) {
