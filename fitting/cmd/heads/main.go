@@ -5,6 +5,7 @@
 //	heads build [-heads-dir models/heads] [-models models] [-update]
 //	heads compare [-corpus ../shared/corpus]   compiled networks on the held-out split
 //	heads passive-threshold [-corpus ../shared/corpus]   the sessions' passive_threshold
+//	heads liveness-sources -heads liveness_texture,liveness_deep   the liveness heads per held-out source
 //
 // train is deterministic (fixed seed, single goroutine): the same corpus and
 // models give the same bytes. build writes head_<name>.tflite for every
@@ -49,6 +50,7 @@ func main() {
 	modelDir := fs.String("models", "models", "folder with manifest.json and build/")
 	only := fs.String("heads", "mask,gender,age,emotion,liveness_texture,liveness_deep,liveness_session", "train: comma-separated heads")
 	cache := fs.String("cache", "", "train: read/write extracted features here (development only)")
+	grid := fs.Bool("grid", false, "liveness-sources: also every penalty's figures for each head's feature set")
 	update := fs.Bool("update", false, "build: rewrite the manifest entries instead of failing on a mismatch")
 	fs.Parse(os.Args[2:])
 
@@ -66,6 +68,8 @@ func main() {
 		err = compare(ctx, *corpusDir, *modelDir, []float64{1, 0.9, 0.8})
 	case "passive-threshold":
 		err = passiveThreshold(ctx, *corpusDir, *headsDir, *modelDir, *cache)
+	case "liveness-sources":
+		err = livenessSourcesTable(ctx, *corpusDir, *headsDir, *modelDir, *cache, strings.Split(*only, ","), *grid)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -78,7 +82,7 @@ func main() {
 // folders are the corpus folders each head is fitted on.
 var folders = map[string]string{
 	"mask": "mask/", "gender": "ages/", "age": "ages/", "emotion": "faces/",
-	"liveness_texture": "liveness/", "liveness_deep": "liveness/",
+	"liveness_texture": livenessSources, "liveness_deep": livenessSources,
 	attributes.SessionLivenessHead: livenessSources,
 }
 
@@ -87,9 +91,9 @@ const livenessSources = "liveness+liveness2/"
 
 var trainers = map[string]func([]headfit.Extracted) (*attributes.Head, error){
 	"mask": headfit.TrainMask, "gender": headfit.TrainGender, "age": headfit.TrainAge, "emotion": headfit.TrainEmotion,
-	"liveness_texture": headfit.TrainLiveness("liveness_texture", attributes.FeatTexture),
-	"liveness_deep": headfit.TrainLiveness("liveness_deep", "mobileface+spoofnets", "spoofnets", "mobileface",
-		"faceres+spoofnets", "mobileface+faceres+spoofnets", "texture+spoofnets", "mobileface+texture+spoofnets"),
+	"liveness_texture": headfit.TrainSourceLiveness("liveness_texture", attributes.FeatTexture),
+	"liveness_deep": headfit.TrainSourceLiveness("liveness_deep", "spoofnets", "texture+spoofnets", "mobileface+spoofnets",
+		"mobileface+texture+spoofnets"),
 	attributes.SessionLivenessHead: headfit.TrainSessionLiveness(attributes.SessionLivenessHead,
 		"texture", "spoofnets", "mobileface", "texture+spoofnets", "mobileface+spoofnets", "mobileface+texture+spoofnets",
 		"faceres+spoofnets"),
