@@ -29,25 +29,8 @@ func TestMaskHeadReproduces(t *testing.T) {
 		t.Skip("re-extracts features of about 2,900 corpus images")
 	}
 	ctx := context.Background()
-	// One interpreter per model and one thread, as `make train` runs.
-	rt, err := models.NewRuntime(manifest(t), models.Options{Dir: filepath.Join(testenv.Root(t), "models", "build"), Threads: 1, Pool: 1},
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	p, err := face.New(rt, face.FittingConfig(filepath.Join(testenv.Root(t), "models", "build", "face_geometry.binarypb")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	committed, err := heads.Files.ReadFile("mask.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h0, err := attributes.DecodeHead(committed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, p := fittingPipeline(t)
+	h0 := committedHead(t, "mask")
 	x, err := attributes.NewExtractor(rt, h0.Features)
 	if err != nil {
 		t.Fatal(err)
@@ -156,27 +139,11 @@ func TestLivenessHeadsReproduce(t *testing.T) {
 		t.Skip("re-extracts features of 600 corpus images")
 	}
 	ctx := context.Background()
-	rt, err := models.NewRuntime(manifest(t), models.Options{Dir: filepath.Join(testenv.Root(t), "models", "build"), Threads: 1, Pool: 1},
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	p, err := face.New(rt, face.FittingConfig(filepath.Join(testenv.Root(t), "models", "build", "face_geometry.binarypb")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, p := fittingPipeline(t)
 	committed := map[string]*attributes.Head{}
 	var parts []string
 	for _, name := range []string{attributes.LivenessTextureHead, attributes.LivenessDeepHead} {
-		b, err := heads.Files.ReadFile(name + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := attributes.DecodeHead(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := committedHead(t, name)
 		committed[name] = h
 		parts = append(parts, strings.Split(h.Features, "+")...)
 	}
@@ -216,6 +183,37 @@ func TestLivenessHeadsReproduce(t *testing.T) {
 		t.Errorf("refitted %s: %+v, committed %+v", h0.Name, h.Fit, h0.Fit)
 	}
 	sameWeights(t, h, h0)
+}
+
+// committedHead is the committed head of that name.
+func committedHead(t *testing.T, name string) *attributes.Head {
+	t.Helper()
+	b, err := heads.Files.ReadFile(name + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := attributes.DecodeHead(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// fittingPipeline opens the models as `make train` does (one interpreter
+// per model, one thread) and the fitting face pipeline.
+func fittingPipeline(t *testing.T) (*models.Runtime, *face.Pipeline) {
+	t.Helper()
+	rt, err := models.NewRuntime(manifest(t), models.Options{Dir: filepath.Join(testenv.Root(t), "models", "build"), Threads: 1, Pool: 1},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	p, err := face.New(rt, face.FittingConfig(filepath.Join(testenv.Root(t), "models", "build", "face_geometry.binarypb")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt, p
 }
 
 // sameWeights fails unless h's weights and bias are those of h0 within 1%

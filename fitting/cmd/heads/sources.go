@@ -17,15 +17,10 @@ import (
 // alone is scored as committed on the eight liveness2 sources and by
 // five-fold cross-validation on CelebA-Spoof; a head fitted on every
 // source is refitted with each source left out in turn (leave-one-source-
-// out), and CelebA-Spoof is also scored over five people-disjoint folds
+// out), and CelebA-Spoof is also scored over five folds (by file: the subset names no people)
 // with the other sources in every fit (what a CelebA-like camera loses).
 func livenessSourcesTable(ctx context.Context, corpusDir, headsDir, modelDir, cache string, names []string, grid bool) error {
-	e, err := openExtraction(modelDir)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	samples, err := extractCached(ctx, e.p, e.x, corpusDir, livenessSources, cacheDir(cache, e.manifest))
+	samples, err := livenessSamples(ctx, corpusDir, modelDir, cache)
 	if err != nil {
 		return err
 	}
