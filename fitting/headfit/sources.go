@@ -269,8 +269,9 @@ var CelebAWeights = []float64{1, 3, 8}
 // set-ups, the other sources in every fit): a head that generalises to
 // other cameras must not collapse on the one the services were built on.
 // It is five times the 0.03 of the heads fitted on CelebA-Spoof alone; at
-// 0.10 the fusion head's mean held-out ACER over sources rose from 0.27 to
-// 0.32 (`heads liveness-sources -grid` shows the trade).
+// 0.10 the fusion head's feature set (mobileface+texture+spoofnets) had a
+// mean held-out ACER over sources of 0.32 at best, against 0.27 now
+// (`heads liveness-sources -grid` shows the trade at one weight).
 const MaxCelebAACER = 0.15
 
 // TrainSourceLiveness fits a single-image liveness service's head on every

@@ -84,7 +84,7 @@ func livenessSourcesTable(ctx context.Context, corpusDir, headsDir, modelDir, ca
 			if err != nil {
 				return err
 			}
-			fmt.Printf("\n%s at every penalty (mean held-out ACER at 0.5 over sources; CelebA-Spoof in-source ACER at 0.5)\n\n", head.Features)
+			fmt.Printf("\n%s at every penalty, CelebA-Spoof weighed as one source (mean held-out ACER at 0.5 over sources; CelebA-Spoof in-source ACER at 0.5)\n\n", head.Features)
 			fmt.Println("| lambda | sources weighted alike | samples weighted alike | CelebA-Spoof in-source |")
 			fmt.Println("| --- | --- | --- | --- |")
 			for _, r := range rows {
