@@ -73,15 +73,15 @@ train: deps models
 	go run ./fitting/cmd/heads train --corpus ../shared/corpus
 	go run ./fitting/cmd/heads build -update
 
-# Print the estimators' figures on ../shared/testdata, the liveness services
-# per source on corpus/liveness2 (sources the shipped liveness heads were not
-# fitted on), the sessions' passive head per held-out corpus source (and the
+# Print the estimators' figures on ../shared/testdata, the liveness services'
+# heads per corpus source, each source held out of their fit in turn, the
+# sessions' passive head per held-out corpus source (and the
 # passive_threshold read from it), the kiosk sessions' decisions on ../shared/kiosk, identification
 # on corpus/identities and the people trackers' MOT metrics on
 # ../shared/tracking (evaluation only).
 eval: deps models
 	go run ./estimators/cmd/eval --data ../shared/testdata
-	go run ./estimators/cmd/eval --data ../shared/corpus/liveness2 --tasks attributes
+	go run ./fitting/cmd/heads liveness-sources --corpus ../shared/corpus -heads liveness_texture,liveness_deep
 	go run ./fitting/cmd/heads passive-threshold --corpus ../shared/corpus
 	go run ./sessions/cmd/kioskeval --kiosk ../shared/kiosk
 	go run ./watchlist/cmd/identeval --corpus ../shared/corpus

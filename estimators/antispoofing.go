@@ -22,9 +22,9 @@ type AntiSpoofingSettings struct {
 // every object passed in, or to one new object {id:0, class:"face"}. Its
 // algorithm differs from face-detector-liveness-estimator's (a head on the
 // colour texture alone): a logistic head fusing the logits of the compiled
-// anti-spoofing and liveness networks with the face's features (the set
-// chosen by cross-validated ACER; now the MobileFace embedding and the
-// colour texture), fitted on ../shared/corpus/liveness (see
+// anti-spoofing and liveness networks with the face's features, fitted on
+// the nine liveness sources of ../shared/corpus, the feature set chosen by
+// its ACER on each source left out in turn (see
 // models/heads/liveness_deep.json).
 type antiSpoofing struct {
 	faces *face.Pipeline

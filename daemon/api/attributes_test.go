@@ -447,11 +447,20 @@ func TestAttributeAccuracyFloors(t *testing.T) {
 	if nEmo < 20 || float64(okEmo)/float64(nEmo) < 0.32 {
 		t.Errorf("emotion accuracy %d/%d, floor 0.32", okEmo, nEmo)
 	}
+	// Liveness ceilings: 20 of the 23 testdata liveness images are
+	// CelebA-Spoof, the one source the heads were once fitted on alone (ACER
+	// 0.042 and 0.087 here, but about 0.5 on every other corpus source).
+	// The heads are now fitted on all nine corpus sources and chosen by
+	// their ACER on each source held out in turn (0.29 and 0.27 against
+	// 0.49 and 0.48; `heads liveness-sources`): held-out cameras were
+	// preferred to this CelebA-heavy set, where they measure 0.299 and
+	// 0.254 (make eval). The ceilings sit just above those.
+	ceiling := map[string]float64{livenessSvc: 0.33, spoofSvc: 0.29}
 	for svc, e := range errors {
 		apcer, bpcer := float64(e[0])/float64(max(e[1], 1)), float64(e[2])/float64(max(e[3], 1))
 		t.Logf("%s: APCER %.3f BPCER %.3f ACER %.3f (%d attacks, %d real)", svc, apcer, bpcer, (apcer+bpcer)/2, e[1], e[3])
-		if e[1] < 5 || e[3] < 5 || (apcer+bpcer)/2 > 0.20 {
-			t.Errorf("%s: ACER %.3f over %d attacks and %d real faces, ceiling 0.20", svc, (apcer+bpcer)/2, e[1], e[3])
+		if e[1] < 5 || e[3] < 5 || (apcer+bpcer)/2 > ceiling[svc] {
+			t.Errorf("%s: ACER %.3f over %d attacks and %d real faces, ceiling %.2f", svc, (apcer+bpcer)/2, e[1], e[3], ceiling[svc])
 		}
 	}
 	if nMask < 10 || float64(okMask)/float64(nMask) < 0.80 || maskTrue == 0 || maskTrue == nMask {

@@ -85,6 +85,12 @@ type FitReport struct {
 	Metric string  `json:"metric"`
 	Value  float64 `json:"value"`
 	Notes  string  `json:"notes,omitempty"`
+	// SourceWeights are the weights of sources that did not weigh the same
+	// as every other in a fit across sources (relative to one source).
+	SourceWeights map[string]float64 `json:"source_weights,omitempty"`
+	// Threshold is the probability, read off held-out sources, that the
+	// bias was shifted to put at 0.5 (0: not shifted).
+	Threshold float64 `json:"threshold,omitempty"`
 }
 
 // Outputs is the number of outputs.

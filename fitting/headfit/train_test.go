@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -28,25 +29,8 @@ func TestMaskHeadReproduces(t *testing.T) {
 		t.Skip("re-extracts features of about 2,900 corpus images")
 	}
 	ctx := context.Background()
-	// One interpreter per model and one thread, as `make train` runs.
-	rt, err := models.NewRuntime(manifest(t), models.Options{Dir: filepath.Join(testenv.Root(t), "models", "build"), Threads: 1, Pool: 1},
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	p, err := face.New(rt, face.FittingConfig(filepath.Join(testenv.Root(t), "models", "build", "face_geometry.binarypb")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	committed, err := heads.Files.ReadFile("mask.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h0, err := attributes.DecodeHead(committed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, p := fittingPipeline(t)
+	h0 := committedHead(t, "mask")
 	x, err := attributes.NewExtractor(rt, h0.Features)
 	if err != nil {
 		t.Fatal(err)
@@ -55,14 +39,7 @@ func TestMaskHeadReproduces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decode := func(b []byte) (gocv.Mat, error) {
-		img, err := estimators.DecodeImage(b, 50_000_000)
-		if _, refused := estimators.IsInputError(err); refused {
-			return gocv.IMDecode(b, gocv.IMReadColor)
-		}
-		return img, err
-	}
-	samples, err := headfit.ExtractCorpus(ctx, p, x, dir, files, []string{h0.Features}, decode, nil)
+	samples, err := headfit.ExtractCorpus(ctx, p, x, dir, files, []string{h0.Features}, decodeCorpus, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,4 +127,118 @@ func manifest(t *testing.T) *models.Manifest {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// Re-running the single-image liveness heads' fits on ../shared/corpus
+// reproduces the committed heads: the texture head's whole selection, and
+// the fusion head's refit at its committed feature set, penalty, source
+// weights and threshold (its selection takes `make train` several minutes).
+func TestLivenessHeadsReproduce(t *testing.T) {
+	dir := testenv.Shared(t, "corpus")
+	if testing.Short() {
+		t.Skip("re-extracts features of 600 corpus images")
+	}
+	ctx := context.Background()
+	rt, p := fittingPipeline(t)
+	committed := map[string]*attributes.Head{}
+	var parts []string
+	for _, name := range []string{attributes.LivenessTextureHead, attributes.LivenessDeepHead} {
+		h := committedHead(t, name)
+		committed[name] = h
+		parts = append(parts, strings.Split(h.Features, "+")...)
+	}
+	x, err := attributes.NewExtractor(rt, parts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := corpus.LivenessSources(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples, err := headfit.ExtractCorpus(ctx, p, x, dir, files, parts, decodeCorpus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	h0 := committed[attributes.LivenessTextureHead]
+	h, err := headfit.TrainSourceLiveness(h0.Name, h0.Features)(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Features != h0.Features || h.Fit.Lambda != h0.Fit.Lambda || h.Fit.Threshold != h0.Fit.Threshold ||
+		h.Fit.SourceWeights[headfit.CelebASource] != h0.Fit.SourceWeights[headfit.CelebASource] ||
+		h.Fit.Skipped != h0.Fit.Skipped || math.Abs(h.Fit.Value-h0.Fit.Value) > 0.01 {
+		t.Errorf("retrained %s: %+v (%s), committed %+v (%s)", h0.Name, h.Fit, h.Features, h0.Fit, h0.Features)
+	}
+	sameWeights(t, h, h0)
+	if h.Fit.Value > 0.35 {
+		t.Errorf("%s: mean held-out ACER over sources %.4f, ceiling 0.35", h0.Name, h.Fit.Value)
+	}
+
+	h0 = committed[attributes.LivenessDeepHead]
+	if h, err = headfit.RefitLiveness(samples, h0); err != nil {
+		t.Fatal(err)
+	}
+	if h.Fit.Skipped != h0.Fit.Skipped || h.Fit.Train != h0.Fit.Train {
+		t.Errorf("refitted %s: %+v, committed %+v", h0.Name, h.Fit, h0.Fit)
+	}
+	sameWeights(t, h, h0)
+}
+
+// committedHead is the committed head of that name.
+func committedHead(t *testing.T, name string) *attributes.Head {
+	t.Helper()
+	b, err := heads.Files.ReadFile(name + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := attributes.DecodeHead(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// fittingPipeline opens the models as `make train` does (one interpreter
+// per model, one thread) and the fitting face pipeline.
+func fittingPipeline(t *testing.T) (*models.Runtime, *face.Pipeline) {
+	t.Helper()
+	rt, err := models.NewRuntime(manifest(t), models.Options{Dir: filepath.Join(testenv.Root(t), "models", "build"), Threads: 1, Pool: 1},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	p, err := face.New(rt, face.FittingConfig(filepath.Join(testenv.Root(t), "models", "build", "face_geometry.binarypb")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt, p
+}
+
+// sameWeights fails unless h's weights and bias are those of h0 within 1%
+// of h0's largest weight: in a test binary the networks' float results
+// differ in the fifth decimal from `make train`'s.
+func sameWeights(t *testing.T, h, h0 *attributes.Head) {
+	t.Helper()
+	var maxW, maxD float64
+	for i := range h0.Weights[0] {
+		maxW = math.Max(maxW, math.Abs(float64(h0.Weights[0][i])))
+		maxD = math.Max(maxD, math.Abs(float64(h.Weights[0][i]-h0.Weights[0][i])))
+	}
+	maxD = math.Max(maxD, math.Abs(float64(h.Bias[0]-h0.Bias[0])))
+	if maxD > 0.01*maxW {
+		t.Errorf("retrained %s head weights differ by up to %.4g (largest weight %.4g)", h0.Name, maxD, maxW)
+	}
+	t.Logf("retrained %s head: weights within %.3g of the committed ones (largest %.3g)", h0.Name, maxD, maxW)
+}
+
+// decodeCorpus reads an image as the daemon does, falling back to OpenCV
+// for formats the daemon refuses.
+func decodeCorpus(b []byte) (gocv.Mat, error) {
+	img, err := estimators.DecodeImage(b, 50_000_000)
+	if _, refused := estimators.IsInputError(err); refused {
+		return gocv.IMDecode(b, gocv.IMReadColor)
+	}
+	return img, err
 }

@@ -194,6 +194,12 @@ type SourceScores struct {
 // turn (sources weighted alike), and scores the one left out; sources come
 // in the order they first appear.
 func heldOutBySource(l labelled, y []bool, lam float64) ([]SourceScores, error) {
+	return heldOutWeighted(l, y, lam, balanceBySource)
+}
+
+// heldOutWeighted is heldOutBySource with the training samples weighted by
+// weigh (of their labels and sources).
+func heldOutWeighted(l labelled, y []bool, lam float64, weigh func(y []bool, groups []string) []float64) ([]SourceScores, error) {
 	var groups []string
 	seen := map[string]bool{}
 	for _, g := range l.group {
@@ -214,7 +220,7 @@ func heldOutBySource(l labelled, y []bool, lam float64) ([]SourceScores, error) 
 		xtr, xte := split(l.x, held)
 		ytr, yte := split(y, held)
 		gtr, _ := split(l.group, held)
-		W, B, _, err := FitLogistic(xtr, ytr, balanceBySource(ytr, gtr), lam)
+		W, B, _, err := FitLogistic(xtr, ytr, weigh(ytr, gtr), lam)
 		if err != nil {
 			return nil, err
 		}

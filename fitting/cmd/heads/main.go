@@ -6,6 +6,7 @@
 //	heads compare [-corpus ../shared/corpus] [-zooms 1,0.9,0.8] [-folders faces/,ages/,liveness/] [-nets faceapi]
 //	                                            compiled networks on the held-out split
 //	heads passive-threshold [-corpus ../shared/corpus]   the sessions' passive_threshold
+//	heads liveness-sources -heads liveness_texture,liveness_deep   the liveness heads per held-out source
 //
 // train is deterministic (fixed seed, single goroutine): the same corpus and
 // models give the same bytes. build writes head_<name>.tflite for every
@@ -51,6 +52,7 @@ func main() {
 	zooms := fs.String("zooms", "1,0.9,0.8", "compare: crop zooms to try")
 	folders := fs.String("folders", "faces/,ages/,liveness/", "compare: corpus folders")
 	nets := fs.String("nets", "", "compare: only the networks whose name contains this")
+	grid := fs.Bool("grid", false, "liveness-sources: also every penalty's figures for each head's feature set")
 	update := fs.Bool("update", false, "build: rewrite the manifest entries instead of failing on a mismatch")
 	fs.Parse(os.Args[2:])
 
@@ -71,6 +73,8 @@ func main() {
 		}
 	case "passive-threshold":
 		err = passiveThreshold(ctx, *corpusDir, *headsDir, *modelDir, *cache)
+	case "liveness-sources":
+		err = livenessSourcesTable(ctx, *corpusDir, *headsDir, *modelDir, *cache, strings.Split(*only, ","), *grid)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -83,7 +87,7 @@ func main() {
 // folders are the corpus folders each head is fitted on.
 var folders = map[string]string{
 	"mask": "mask/", "gender": "ages/", "age": "ages/", "emotion": "faces/",
-	"liveness_texture": "liveness/", "liveness_deep": "liveness/",
+	"liveness_texture": livenessSources, "liveness_deep": livenessSources,
 	attributes.SessionLivenessHead: livenessSources,
 }
 
@@ -92,9 +96,9 @@ const livenessSources = "liveness+liveness2/"
 
 var trainers = map[string]func([]headfit.Extracted) (*attributes.Head, error){
 	"mask": headfit.TrainMask, "gender": headfit.TrainGender, "age": headfit.TrainAge, "emotion": headfit.TrainEmotion,
-	"liveness_texture": headfit.TrainLiveness("liveness_texture", attributes.FeatTexture),
-	"liveness_deep": headfit.TrainLiveness("liveness_deep", "mobileface+spoofnets", "spoofnets", "mobileface",
-		"faceres+spoofnets", "mobileface+faceres+spoofnets", "texture+spoofnets", "mobileface+texture+spoofnets"),
+	"liveness_texture": headfit.TrainSourceLiveness("liveness_texture", attributes.FeatTexture),
+	"liveness_deep": headfit.TrainSourceLiveness("liveness_deep", "spoofnets", "texture+spoofnets", "mobileface+spoofnets",
+		"mobileface+texture+spoofnets"),
 	attributes.SessionLivenessHead: headfit.TrainSessionLiveness(attributes.SessionLivenessHead,
 		"texture", "spoofnets", "mobileface", "texture+spoofnets", "mobileface+spoofnets", "mobileface+texture+spoofnets",
 		"faceres+spoofnets"),

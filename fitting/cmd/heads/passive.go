@@ -37,12 +37,7 @@ func passiveThreshold(ctx context.Context, corpusDir, headsDir, modelDir, cache 
 	if err != nil {
 		return err
 	}
-	e, err := openExtraction(modelDir)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	samples, err := extractCached(ctx, e.p, e.x, corpusDir, livenessSources, cacheDir(cache, e.manifest))
+	samples, err := livenessSamples(ctx, corpusDir, modelDir, cache)
 	if err != nil {
 		return err
 	}
@@ -111,4 +106,15 @@ func below(ps []float64, t float64) float64 {
 		}
 	}
 	return float64(n) / float64(len(ps))
+}
+
+// livenessSamples are the features of every corpus liveness source's
+// photos, extracted as the committed heads were fitted.
+func livenessSamples(ctx context.Context, corpusDir, modelDir, cache string) ([]headfit.Extracted, error) {
+	e, err := openExtraction(modelDir)
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	return extractCached(ctx, e.p, e.x, corpusDir, livenessSources, cacheDir(cache, e.manifest))
 }
