@@ -438,11 +438,13 @@ func TestAttributeAccuracyFloors(t *testing.T) {
 	}
 	t.Logf("age MAE %.2f (n=%d), gender %.3f (n=%d), mask %.3f (n=%d), emotion %.3f (n=%d)", ageErr/float64(nAge), nAge,
 		float64(okGender)/float64(nGender), nGender, float64(okMask)/float64(nMask), nMask, float64(okEmo)/float64(nEmo), nEmo)
-	if nAge < 20 || ageErr/float64(nAge) > 9 {
-		t.Errorf("age MAE %.2f over %d faces, floor 9", ageErr/float64(max(nAge, 1)), nAge)
+	// Measured 4.67 years and 47/49 with face-api's estimates in the heads;
+	// the heads before them (6.69, 45/49) fail these floors.
+	if nAge < 20 || ageErr/float64(nAge) > 6 {
+		t.Errorf("age MAE %.2f over %d faces, floor 6", ageErr/float64(max(nAge, 1)), nAge)
 	}
-	if nGender < 20 || float64(okGender)/float64(nGender) < 0.85 {
-		t.Errorf("gender accuracy %d/%d, floor 0.85", okGender, nGender)
+	if nGender < 20 || float64(okGender)/float64(nGender) < 0.93 {
+		t.Errorf("gender accuracy %d/%d, floor 0.93", okGender, nGender)
 	}
 	if nEmo < 20 || float64(okEmo)/float64(nEmo) < 0.32 {
 		t.Errorf("emotion accuracy %d/%d, floor 0.32", okEmo, nEmo)

@@ -63,19 +63,19 @@ var PartDims = map[string]int{
 // its gender is right 0.865 of the time that way, 9.1 and 0.829 on the
 // ArcFace crop; averaging it with its mirror image gives 3.78 and 0.868.
 var networkSpecs = map[string]NetworkSpec{
-	"mobileface": {Model: "mobileface", Lo: 0, Hi: 255},
-	"emotion":    {Model: "emotion", Gray: true, Lo: -1, Hi: 1},
-	"antispoof":  {Model: "antispoof", Lo: 0, Hi: 1},
-	"liveness":   {Model: "liveness", Lo: 0, Hi: 1},
-	"faceres":    {Model: "faceres", BGR: true, Lo: 0, Hi: 255, Zoom: 0.9},
-	"faceapi":    {Model: "faceapi_age_gender", Lo: 0, Hi: 255, Box: 0.1, Mirror: true},
+	"mobileface":         {Model: "mobileface", Lo: 0, Hi: 255},
+	"emotion":            {Model: "emotion", Gray: true, Lo: -1, Hi: 1},
+	"antispoof":          {Model: "antispoof", Lo: 0, Hi: 1},
+	"liveness":           {Model: "liveness", Lo: 0, Hi: 1},
+	"faceres":            {Model: "faceres", BGR: true, Lo: 0, Hi: 255, Zoom: 0.9},
+	"faceapi_age_gender": {Model: "faceapi_age_gender", Lo: 0, Hi: 255, Box: 0.1, Mirror: true},
 }
 
 // PartNetworks names the compiled networks each part runs (parts computed
 // in Go need none).
 var PartNetworks = map[string][]string{
 	PartEmbedding: {"mobileface"}, PartEmotionNet: {"emotion"}, PartSpoofNets: {"antispoof", "liveness"},
-	PartFaceRes: {"faceres"}, PartFaceResDesc: {"faceres"}, PartFaceAPI: {"faceapi"},
+	PartFaceRes: {"faceres"}, PartFaceResDesc: {"faceres"}, PartFaceAPI: {"faceapi_age_gender"},
 }
 
 // geometryPoints are the mesh points whose aligned positions describe the
@@ -293,7 +293,7 @@ func (f *Features) Part(ctx context.Context, name string) ([]float32, error) {
 			v, err = faceResEstimates(out)
 		}
 	case PartFaceAPI:
-		if out, err = f.run(ctx, "faceapi"); err == nil {
+		if out, err = f.run(ctx, "faceapi_age_gender"); err == nil {
 			if len(out) != 2 || len(out[0]) != 1 || len(out[1]) != 2 {
 				err = fmt.Errorf("faceapi_age_gender gave %d outputs, want age [1], gender [2]", len(out))
 				break

@@ -114,13 +114,8 @@ func (n *Network) Run(ctx context.Context, img gocv.Mat, f *face.Face) ([][]floa
 		return nil, err
 	}
 	defer crop.Close()
-	crops := []gocv.Mat{crop}
-	if n.mirror {
-		flipped := gocv.NewMat()
-		defer flipped.Close()
-		gocv.Flip(crop, &flipped, 1)
-		crops = append(crops, flipped)
-	}
+	crops, closeMirror := face.WithMirror(crop, n.mirror)
+	defer closeMirror()
 	var outs [][]float32
 	err = n.model.Run(ctx, func(it *models.Interpreter) error {
 		for _, c := range crops {

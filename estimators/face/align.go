@@ -159,3 +159,15 @@ func DlibChipMatrix(f *Face, size int, padding float64) ([2][3]float64, error) {
 func DlibChip(img gocv.Mat, f *Face, size int, padding float64) (gocv.Mat, error) {
 	return checkedWarp("dlib chip", img, size, func() ([2][3]float64, error) { return DlibChipMatrix(f, size, padding) })
 }
+
+// WithMirror returns the crop, followed by its mirror image when mirror is
+// set (test-time augmentation), and a function that closes the mirror image
+// (the crop stays the caller's).
+func WithMirror(crop gocv.Mat, mirror bool) ([]gocv.Mat, func()) {
+	if !mirror {
+		return []gocv.Mat{crop}, func() {}
+	}
+	mirrored := gocv.NewMat()
+	gocv.Flip(crop, &mirrored, 1)
+	return []gocv.Mat{crop, mirrored}, func() { mirrored.Close() }
+}

@@ -98,13 +98,8 @@ func (e *Embedder) Embed(ctx context.Context, img gocv.Mat, f *face.Face) ([]flo
 		return nil, fmt.Errorf("face templates: %w", err)
 	}
 	defer crop.Close()
-	crops := []gocv.Mat{crop}
-	if e.flip {
-		mirrored := gocv.NewMat()
-		defer mirrored.Close()
-		gocv.Flip(crop, &mirrored, 1)
-		crops = append(crops, mirrored)
-	}
+	crops, closeMirror := face.WithMirror(crop, e.flip)
+	defer closeMirror()
 	sum := make([]float32, e.net.Dim)
 	for start := 0; start < len(crops); start += e.batch {
 		part := crops[start:min(len(crops), start+e.batch)]
