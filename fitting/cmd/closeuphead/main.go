@@ -51,7 +51,7 @@ func main() {
 	noFaces := flag.String("nofaces", "", "folder of photos without a human face (.png, .jpg)")
 	netName := flag.String("net", "faceres", "the embedding network: faceres (its descriptor, BGR) or mobileface (RGB)")
 	modelDir := flag.String("models", "models", "folder with manifest.json and build/")
-	out := flag.String("out", "estimators/face/crophead.json", "where to write the head")
+	out := flag.String("out", "crophead.json", "where to write the head (nothing the daemon reads)")
 	missFile := flag.String("misses", "", "corpus paths the other close-up steps miss, one a line: their held-out recall is reported")
 	dump := flag.String("dump", "", "write each image's held-out score here")
 	cache := flag.String("cache", "", "read/write the embeddings here (development only)")
