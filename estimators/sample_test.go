@@ -35,9 +35,9 @@ func TestEncodedSampleDecodesOnlyWhenNeeded(t *testing.T) {
 	}
 	names := []string{"face-detector-face-fitter", "age-estimator", "gender-estimator", "mask-estimator", "emotion-estimator",
 		"face-detector-liveness-estimator", "liveness-anti-spoofing", "face-detector-template-extractor", "quality-assessment-estimator"}
-	// The first call needing each network (or the texture) decodes; mask
-	// reads MobileFace, which gender ran.
-	firstRound := map[string]bool{"mask-estimator": false}
+	// The first call needing each network (or the texture) decodes; gender
+	// reads face-api's estimates, which age ran.
+	firstRound := map[string]bool{"gender-estimator": false}
 	for _, round := range []struct {
 		cache  bool
 		decode func(service string) bool
