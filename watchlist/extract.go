@@ -19,6 +19,18 @@ type Extractor interface {
 	Faces(ctx context.Context, img gocv.Mat) ([]FoundFace, error)
 }
 
+// Largest is the index of the face with the largest box (the first of
+// equals), or -1 when there is none.
+func Largest(faces []FoundFace) int {
+	best, area := -1, 0.0
+	for i, f := range faces {
+		if a := (f.BBox[2] - f.BBox[0]) * (f.BBox[3] - f.BBox[1]); a > area {
+			best, area = i, a
+		}
+	}
+	return best
+}
+
 // FoundFace is one face of an image with its template and quality figures.
 type FoundFace struct {
 	// BBox is x1, y1, x2, y2 as fractions of the image size (the Image API's bbox).
@@ -187,12 +199,7 @@ func (s *Service) Identify(ctx context.Context, list string, img gocv.Mat) (*Ide
 	if err != nil {
 		return nil, err
 	}
-	best, area := -1, 0.0
-	for i, f := range faces {
-		if a := (f.BBox[2] - f.BBox[0]) * (f.BBox[3] - f.BBox[1]); a > area {
-			best, area = i, a
-		}
-	}
+	best := Largest(faces)
 	if best < 0 {
 		return nil, nil
 	}

@@ -258,12 +258,7 @@ func largestFace(ctx context.Context, x watchlist.Extractor, path string) ([]flo
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	best, area := -1, 0.0
-	for i, f := range faces {
-		if a := (f.BBox[2] - f.BBox[0]) * (f.BBox[3] - f.BBox[1]); a > area {
-			best, area = i, a
-		}
-	}
+	best := watchlist.Largest(faces)
 	if best < 0 {
 		return nil, nil
 	}
