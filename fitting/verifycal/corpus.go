@@ -5,17 +5,15 @@ package verifycal
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"gocv.io/x/gocv"
 
 	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
+	fcorpus "imageapid/fitting/corpus"
 	"imageapid/models"
 )
 
@@ -25,22 +23,10 @@ import (
 // turns a file into a BGR image as the daemon does.
 func CalibrateCorpus(ctx context.Context, corpus string, p *face.Pipeline, rt *models.Runtime, network string, flip bool,
 	decode func([]byte) (gocv.Mat, error)) (*facetemplate.Calibration, error) {
-	b, err := os.ReadFile(filepath.Join(corpus, "manifest.json"))
+	files, err := fcorpus.ReadCorpus(corpus, "identities/")
 	if err != nil {
-		return nil, fmt.Errorf("calibration corpus: %w", err)
+		return nil, fmt.Errorf("calibration %w", err)
 	}
-	var m struct {
-		Files []struct {
-			Path   string `json:"path"`
-			Labels struct {
-				Identity string `json:"identity"`
-			} `json:"labels"`
-		} `json:"files"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("calibration corpus manifest: %w", err)
-	}
-	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	e, err := facetemplate.NewEmbedder(rt, network, flip)
 	if err != nil {
 		return nil, err
@@ -52,8 +38,8 @@ func CalibrateCorpus(ctx context.Context, corpus string, p *face.Pipeline, rt *m
 	var samples []sample
 	images, noFace := 0, 0
 	ids := map[string]bool{}
-	for _, f := range m.Files {
-		if !strings.HasPrefix(f.Path, "identities/") || f.Labels.Identity == "" {
+	for _, f := range files {
+		if f.Labels.Identity == "" {
 			continue
 		}
 		images++
