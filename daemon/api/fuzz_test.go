@@ -154,3 +154,19 @@ func FuzzBase64(f *testing.F) {
 		}
 	})
 }
+
+// The $image fast path reads a literal without escapes as encoding/json
+// would, and leaves the others (a "\/" some encoders write) to it.
+func TestPlainStringAgreesWithJSON(t *testing.T) {
+	for _, lit := range []string{`"aGVsbG8="`, ` "aGVsbG8=" `, `""`, `"aGV\/sbG8="`, `"a\u0041"`, `12`, `null`, `"`} {
+		var want string
+		jsonErr := json.Unmarshal([]byte(lit), &want)
+		got, ok := plainString([]byte(lit))
+		switch {
+		case ok && (jsonErr != nil || got != want):
+			t.Errorf("%s: fast path %q, encoding/json %q (%v)", lit, got, want, jsonErr)
+		case !ok && jsonErr == nil && strings.HasPrefix(strings.TrimSpace(lit), `"`) && !strings.Contains(lit, `\`):
+			t.Errorf("%s: a literal without escapes left to encoding/json", lit)
+		}
+	}
+}

@@ -251,8 +251,6 @@ func (s *Server) parseObjects(top *estimators.Object) ([]*estimators.Object, err
 	return objs, nil
 }
 
-// decodeBase64 accepts standard base64 with or without padding, ignoring
-// line breaks, and a data: URL prefix.
 // plainString returns the text of a JSON string literal without escapes
 // (every base64 image), which is the literal's bytes themselves; raw has
 // passed json.Valid. Strings with escapes are left to encoding/json.
@@ -264,6 +262,8 @@ func plainString(raw []byte) (string, bool) {
 	return string(raw[1 : len(raw)-1]), true
 }
 
+// decodeBase64 accepts standard base64 with or without padding, ignoring
+// line breaks, and a data: URL prefix.
 func decodeBase64(s string) ([]byte, error) {
 	if strings.HasPrefix(s, "data:") {
 		if i := strings.Index(s, ","); i >= 0 {
