@@ -44,9 +44,10 @@ type ModelInfo struct {
 
 // Build describes how the model compiler makes a model file.
 type Build struct {
-	// Tool is the importer: "tfjs" (TensorFlow.js graph model) or
+	// Tool is the importer: "tfjs" (TensorFlow.js graph model),
 	// "tfjs-weights" (a weights-only TF.js model: Source.Path is its
-	// weights manifest and Description the committed graph description).
+	// weights manifest and Description the committed graph description) or
+	// "onnx" (an ONNX file, checked against ONNX Runtime).
 	Tool string `json:"tool"`
 	// Description is the graph description of a "tfjs-weights" model,
 	// relative to the project root (see models/graphs).

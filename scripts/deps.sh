@@ -95,14 +95,18 @@ install_fixtures() {
 	say "fixtures unpacked into $dir: $(ls "$dir" | tr '\n' ' ')"
 }
 
-# The TF.js reference for the model compiler's parity gate: pure-JS packages
-# pinned exactly, installed into a git-ignored folder (no binary downloads).
+# The TF.js reference for the model compiler's parity gate: packages pinned
+# exactly, installed into a git-ignored folder (no install scripts, nothing
+# fetched beyond the registry's tarballs).
 # face-api's own code is the reference of the networks whose graph the
 # compiler reads from a hand-written description (models/graphs): its Node
 # entry requires @tensorflow/tfjs and the wasm backend (a .wasm file inside
 # the package), though the reference runs it on the CPU backend.
+# ONNX Runtime is the reference of the ONNX builds; onnxruntime-node 1.14.0
+# carries its native library for linux x64 and arm64 inside the tarball.
 TFJS_PACKAGES=(@tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-converter@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0
-	@tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 @vladmandic/face-api@1.7.15)
+	@tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 @vladmandic/face-api@1.7.15
+	onnxruntime-common@1.14.0 onnxruntime-node@1.14.0)
 install_tfjs_reference() {
 	local dir=$THIRD/tfjs
 	local want="${TFJS_PACKAGES[*]}"
@@ -113,7 +117,7 @@ install_tfjs_reference() {
 	say "installing ${TFJS_PACKAGES[*]} into $dir"
 	mkdir -p "$dir"
 	[ -f "$dir/package.json" ] || echo '{"name":"imageapid-tfjs-reference","private":true}' >"$dir/package.json"
-	(cd "$dir" && npm install --silent --no-audit --no-fund --save-exact "${TFJS_PACKAGES[@]}" >/dev/null)
+	(cd "$dir" && npm install --silent --no-audit --no-fund --ignore-scripts --save-exact "${TFJS_PACKAGES[@]}" >/dev/null)
 	echo "$want" >"$dir/.done"
 	say "TF.js reference installed in $dir"
 }

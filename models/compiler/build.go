@@ -28,11 +28,15 @@ type BuildOptions struct {
 // SpecFor turns a manifest entry into a compiler spec, reading its calibration file.
 func SpecFor(mi *models.ModelInfo, root string) (Spec, error) {
 	b := mi.Build
-	if b == nil || (b.Tool != "tfjs" && b.Tool != "tfjs-weights") {
-		return Spec{}, fmt.Errorf("model %s: no tfjs build section", mi.Name)
+	if b == nil || (b.Tool != "tfjs" && b.Tool != "tfjs-weights" && b.Tool != "onnx") {
+		return Spec{}, fmt.Errorf("model %s: no tfjs or onnx build section", mi.Name)
 	}
 	spec := Spec{Name: mi.Name, Graph: mi.Source.Path, Precision: b.Precision, Outputs: b.Outputs,
-		Input: InputSpec{Color: b.Input.Color, Range: b.Input.Range}, Kinds: b.Kinds, InputSize: b.InputSize}
+		Input: InputSpec{Color: b.Input.Color, Range: b.Input.Range}, Kinds: b.Kinds, InputSize: b.InputSize,
+		ONNX: b.Tool == "onnx"}
+	if spec.ONNX && (b.InputSize != 0 || len(b.Outputs) != 0 || b.Description != "") {
+		return Spec{}, fmt.Errorf("model %s: an onnx build takes no input_size, outputs or description", mi.Name)
+	}
 	if b.Tool == "tfjs-weights" {
 		if b.Description == "" || b.InputSize != 0 {
 			return Spec{}, fmt.Errorf("model %s: a tfjs-weights build needs a description (and takes no input_size)", mi.Name)

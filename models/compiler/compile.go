@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"imageapid/models"
+	"imageapid/models/onnx"
 	"imageapid/models/tfjs"
 	"imageapid/models/tfjsref"
 )
@@ -42,6 +43,9 @@ type Spec struct {
 	// Description, when set, is the hand-written graph of a weights-only
 	// model; Graph is then its weights manifest.
 	Description *Description
+	// ONNX says Graph is an ONNX file (see ONNXGraph); its reference is
+	// ONNX Runtime.
+	ONNX bool
 }
 
 // Source reads files of the package a model comes from.
@@ -66,6 +70,17 @@ func Load(spec Spec, src Source) (*Loaded, error) {
 	}
 	if spec.Description != nil {
 		return loadDescribed(spec, js, src)
+	}
+	if spec.ONNX {
+		om, err := onnx.Parse(js)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %s: %w", spec.Name, spec.Graph, err)
+		}
+		m, err := ONNXGraph(om)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", spec.Name, err)
+		}
+		return imported(spec, m, nil, map[string][]byte{path.Base(spec.Graph): js})
 	}
 	if spec.InputSize != 0 {
 		if js, src, err = resizedSource(js, spec.Graph, src, spec.InputSize); err != nil {
@@ -158,11 +173,15 @@ func (l *Loaded) outputSizes() []int {
 }
 
 // Reference runs the original model in TF.js: the graph model, or for a
-// described model the network in its library's own code.
+// described model the network in its library's own code; an ONNX model in
+// ONNX Runtime.
 func (l *Loaded) Reference(ctx context.Context, r *tfjsref.Runner, inputs [][]float32) ([][][]float32, error) {
 	in := l.Graph.Inputs[0]
 	req := &tfjsref.Request{ModelJSON: l.ModelJSON, Files: l.Files, Input: in.Name, Shape: in.Shape,
 		Outputs: l.OutputTensors, OutputSizes: l.outputSizes(), Inputs: inputs}
+	if l.Spec.ONNX {
+		req.ONNX = path.Base(l.Spec.Graph)
+	}
 	if d := l.Spec.Description; d != nil {
 		if d.Reference == nil {
 			return nil, fmt.Errorf("model %s: its graph description names no library reference", l.Spec.Name)

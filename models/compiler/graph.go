@@ -1,10 +1,12 @@
-// Package compiler turns TensorFlow.js graph models into TFLite files: it
-// imports the GraphDef into a small NHWC graph of TFLite-level operators
+// Package compiler turns TensorFlow.js graph models (and ONNX files, through
+// ONNXGraph) into TFLite files: it imports the GraphDef into a small NHWC
+// graph of TFLite-level operators
 // (folding constants), rewrites it (batch-norm folding into convolutions,
 // relu6 and activation fusion, dead-code removal), lowers it to a
 // tflitefile.Model in float32 or int8 (per-channel weights, calibrated
 // per-tensor activations), and checks the result against gates: parity with
-// the TF.js reference for float, agreement with float for int8.
+// the TF.js reference (ONNX Runtime for ONNX files) for float, agreement
+// with float for int8.
 package compiler
 
 import (

