@@ -72,12 +72,13 @@ func TestCameraIdentityOverMosquitto(t *testing.T) {
 		t.Fatalf("enrol: %d %s", code, body)
 	}
 	other := postJSON(t, base+"/others/persons", `{"name": "Somebody"}`)
-	vec := make([]float32, 192)
+	net := facetemplate.Networks[facetemplate.DefaultNetwork]
+	vec := make([]float32, net.Dim)
 	r := rand.New(rand.NewPCG(1, 1))
 	for i := range vec {
 		vec[i] = float32(r.NormFloat64())
 	}
-	tpl := base64.StdEncoding.EncodeToString(facetemplate.Encode(1, vec))
+	tpl := base64.StdEncoding.EncodeToString(facetemplate.Encode(net.ID, vec))
 	postJSON(t, base+"/others/persons/"+other["id"].(string)+"/faces", `{"$template": "`+tpl+`"}`)
 	stop()
 

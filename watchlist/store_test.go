@@ -53,8 +53,11 @@ func fileBytes(t testing.TB, path string) []byte {
 	return all
 }
 
+// syntheticTemplate is a random template of the default network, whose
+// table testCalibration reads.
 func syntheticTemplate(r *rand.Rand) []byte {
-	return facetemplate.Encode(1, randomUnit(r, 192))
+	n := facetemplate.Networks[facetemplate.DefaultNetwork]
+	return facetemplate.Encode(n.ID, randomUnit(r, n.Dim))
 }
 
 func TestStoreErasesTemplatesFromTheFile(t *testing.T) {

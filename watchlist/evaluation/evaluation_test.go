@@ -54,9 +54,11 @@ func TestIdentificationOnCorpus(t *testing.T) {
 	}
 }
 
-// Floors for the sample, under its measured rank-1 0.985 and FNIR 0.030
-// at FPIR 0.009 (80 identities, 339 mated probes: one miss moves rank-1 by 0.003).
+// Floors for the sample, under its measured rank-1 0.991 and FNIR 0.024
+// at FPIR 0.009 (80 identities, 340 mated probes: one miss moves rank-1 by
+// 0.003, and FNIR by 0.006 on 166 open-set mated probes). MobileFaceNet
+// alone, the template before the fusion, measured 0.985 and fails them.
 const (
-	rank1Floor  = 0.97
-	fnirCeiling = 0.06
+	rank1Floor  = 0.988
+	fnirCeiling = 0.035
 )

@@ -2,7 +2,8 @@
 // identification on a corpus's identities/, with people held out: it
 // embeds the largest face of every photo with each variant the specs name
 // (MobileFaceNet with and without its mirror, zoomed crops, other identity
-// networks of the manifest, among them fa: dlib's ResNet descriptor as
+// networks of the manifest, among them fp: Faceplugin's ArcFace-style
+// network, the default template's second part; fa: dlib's ResNet descriptor as
 // face-api ships it, on dlib's 150x150 chips with padding 0.25, fa_pX with
 // padding X, and fab on face-api's own landmark-box crop), then evaluates score-level fusions of them (a weighted
 // concatenation of unit vectors, whose squared distance is the weighted sum
@@ -91,6 +92,8 @@ func variants(m *models.Manifest) []variant {
 			// chips, RGB 0..255 (the graph subtracts the mean and scales).
 			variant{name: "fa" + suf, model: "faceapi_face_recognition", size: 150, dlib: 0.25, mirror: mir, lo: 0, hi: 255},
 		)
+		// Faceplugin's ArcFace-style network: RGB, (x - 127) / 128.
+		vs = append(vs, variant{name: "fp" + suf, model: "faceplugin_recognition", size: 112, mirror: mir, lo: -127.0 / 128, hi: 1})
 		vs = append(vs, variant{name: "fab" + suf, model: "faceapi_face_recognition", size: 150, box: true, mirror: mir, lo: 0, hi: 255})
 		for _, pad := range []float64{0.15, 0.2, 0.3, 0.35} {
 			vs = append(vs, variant{name: fmt.Sprintf("fa_p%.2f%s", pad, suf), model: "faceapi_face_recognition", size: 150, dlib: pad, mirror: mir, lo: 0, hi: 255})
