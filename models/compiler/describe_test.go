@@ -3,6 +3,7 @@ package compiler
 import (
 	"bytes"
 	"context"
+	"image"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,26 +115,33 @@ func gateCatchesSlip(t *testing.T, model, slipName, old, new string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fb, err := l.Float()
-		if err != nil {
-			t.Fatal(err)
-		}
-		inputs, err := l.Inputs(crops)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := l.Reference(context.Background(), tfjsref.Default(root), inputs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := RunTFLite(context.Background(), model, fb, inputs, models.DelegateXNNPACK)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := CheckFloat(got, want)
+		p, err := floatGate(t, l, crops)
 		t.Logf("%s: max error %.3g against face-api's own code", c.name, p.MaxErr)
 		if (err == nil) != c.pass {
 			t.Errorf("%s: gate passed=%v, want %v (%v)", c.name, err == nil, c.pass, err)
 		}
 	}
+}
+
+// floatGate compiles a loaded model to float, runs it and its reference on
+// the crops and returns the float gate's verdict.
+func floatGate(t *testing.T, l *Loaded, crops []*image.RGBA) (FloatParity, error) {
+	t.Helper()
+	fb, err := l.Float()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs, err := l.Inputs(crops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := l.Reference(context.Background(), tfjsref.Default(testenv.Root(t)), inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := RunTFLite(context.Background(), l.Spec.Name, fb, inputs, models.DelegateXNNPACK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return CheckFloat(got, want)
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"imageapid/internal/testenv"
-	"imageapid/models"
 	"imageapid/models/onnx"
 	"imageapid/models/tfjsref"
 )
@@ -67,23 +66,7 @@ func TestONNXGateCatchesWrongConversion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fb, err := l.Float()
-		if err != nil {
-			t.Fatal(err)
-		}
-		inputs, err := l.Inputs(crops)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := l.Reference(context.Background(), tfjsref.Default(root), inputs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := RunTFLite(context.Background(), mi.Name, fb, inputs, models.DelegateXNNPACK)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := CheckFloat(got, want)
+		p, err := floatGate(t, l, crops)
 		t.Logf("%s: max error %.3g against ONNX Runtime", c.name, p.MaxErr)
 		if (err == nil) == c.slip {
 			t.Errorf("%s: gate passed=%v, want %v (%v)", c.name, err == nil, !c.slip, err)
