@@ -110,6 +110,10 @@ func onnxNode(b *graphBuilder, g *onnx.Graph, n *onnx.Node) error {
 		nchw := b.node(out+"/nchw", "Transpose", []string{x, perm}, nil)
 		dims := make([]int32, len(target.Int))
 		for i, d := range target.Int {
+			if d == 0 || d < -1 || d > 1<<30 {
+				// 0 copies the input's dimension in ONNX, which TF's Reshape does not.
+				return fmt.Errorf("reshape to %v is not supported", target.Int)
+			}
 			dims[i] = int32(d)
 		}
 		s := b.constant(out+"/shape", []int{len(dims)}, nil, dims)
