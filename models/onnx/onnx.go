@@ -128,6 +128,9 @@ func Parse(b []byte) (*Model, error) {
 	if graph == nil {
 		return nil, errors.New("onnx model: no graph")
 	}
+	if _, ok := m.Opsets[""]; !ok {
+		return nil, errors.New("onnx model: no opset for the default operator domain")
+	}
 	if err := parseGraph(graph, &m.Graph); err != nil {
 		return nil, fmt.Errorf("onnx graph: %w", err)
 	}
