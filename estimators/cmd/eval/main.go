@@ -11,7 +11,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 
 	"imageapid/estimators"
 	"imageapid/estimators/face"
+	"imageapid/internal/evalenv"
 	"imageapid/internal/evalset"
 	"imageapid/models"
 )
@@ -72,12 +72,7 @@ func run(ctx context.Context, data, modelDir, only string, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	m, err := models.LoadManifest(filepath.Join(modelDir, "manifest.json"))
-	if err != nil {
-		return err
-	}
-	rt, err := models.NewRuntime(m, models.Options{Dir: filepath.Join(modelDir, "build"), Threads: 1, Pool: 1},
-		slog.New(slog.DiscardHandler))
+	rt, err := evalenv.Runtime(modelDir)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,7 +24,7 @@ import (
 	"imageapid/estimators/face"
 	"imageapid/estimators/facetemplate"
 	"imageapid/fitting/verifycal"
-	"imageapid/models"
+	"imageapid/internal/evalenv"
 )
 
 func main() {
@@ -51,12 +50,7 @@ func main() {
 }
 
 func run(ctx context.Context, corpus, modelDir, network string, flip bool, out string) error {
-	m, err := models.LoadManifest(filepath.Join(modelDir, "manifest.json"))
-	if err != nil {
-		return err
-	}
-	rt, err := models.NewRuntime(m, models.Options{Dir: filepath.Join(modelDir, "build"), Threads: 1, Pool: 1},
-		slog.New(slog.DiscardHandler))
+	rt, err := evalenv.Runtime(modelDir)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"log/slog"
 	"math"
 	"os"
 	"os/signal"
@@ -43,6 +42,7 @@ import (
 
 	"imageapid/fitting/corpus"
 	"imageapid/fitting/headfit"
+	"imageapid/internal/evalenv"
 	"imageapid/models"
 )
 
@@ -183,12 +183,7 @@ func run(ctx context.Context, netName, corpusDir, noFaces, modelDir, out, cache,
 	if noFaces == "" {
 		return errors.New("no -nofaces folder")
 	}
-	manifest, err := models.LoadManifest(filepath.Join(modelDir, "manifest.json"))
-	if err != nil {
-		return err
-	}
-	rt, err := models.NewRuntime(manifest, models.Options{Dir: filepath.Join(modelDir, "build"), Threads: 1, Pool: 1},
-		slog.New(slog.DiscardHandler))
+	rt, err := evalenv.Runtime(modelDir)
 	if err != nil {
 		return err
 	}

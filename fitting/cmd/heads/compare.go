@@ -13,6 +13,7 @@ import (
 	"imageapid/estimators/face"
 	"imageapid/fitting/corpus"
 	"imageapid/fitting/headfit"
+	"imageapid/internal/evalenv"
 )
 
 // compare measures the compiled attribute networks against the heads on the
@@ -20,7 +21,7 @@ import (
 // accuracy on faces/, age MAE and gender accuracy on ages/, liveness
 // accuracy on liveness/.
 func compare(ctx context.Context, corpusDir, modelDir string, zooms []float64, folders []string, only string) error {
-	rt, err := runtime(modelDir)
+	rt, err := evalenv.Runtime(modelDir)
 	if err != nil {
 		return err
 	}

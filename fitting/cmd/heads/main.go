@@ -21,7 +21,6 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +34,7 @@ import (
 	"imageapid/estimators/face"
 	"imageapid/fitting/corpus"
 	"imageapid/fitting/headfit"
+	"imageapid/internal/evalenv"
 	"imageapid/models"
 )
 
@@ -119,7 +119,7 @@ func openExtraction(modelDir string) (*extraction, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := runtime(modelDir)
+	rt, err := evalenv.Runtime(modelDir)
 	if err != nil {
 		return nil, err
 	}
@@ -266,15 +266,6 @@ func extractCached(ctx context.Context, p *face.Pipeline, x *attributes.Extracto
 		}
 	}
 	return out, nil
-}
-
-func runtime(modelDir string) (*models.Runtime, error) {
-	m, err := models.LoadManifest(filepath.Join(modelDir, "manifest.json"))
-	if err != nil {
-		return nil, err
-	}
-	return models.NewRuntime(m, models.Options{Dir: filepath.Join(modelDir, "build"), Threads: 1, Pool: 1},
-		slog.New(slog.DiscardHandler))
 }
 
 func build(headsDir, modelDir string, update bool) error {
