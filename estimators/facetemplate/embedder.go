@@ -26,7 +26,8 @@ type Network struct {
 	// Parts, when set, make this a fused network: each part's unit
 	// embedding scaled by 1/sqrt(len(Parts)), concatenated (Dim is the sum
 	// of theirs), so that the cosine of two templates is the mean of the
-	// parts' cosines. Model, Size, Mean and Std are then unused.
+	// parts' cosines. The parts share one aligned crop, so they must take
+	// the same Size; Model, Size, Mean and Std of the fused entry are unused.
 	Parts []Network
 }
 
@@ -75,8 +76,12 @@ func NewEmbedder(rt *models.Runtime, name string, flip bool) (*Embedder, error) 
 		return newSingle(rt, name, n, flip)
 	}
 	e := &Embedder{name: name, net: n, flip: flip}
+	e.net.Size = n.Parts[0].Size
 	dim := 0
 	for _, p := range n.Parts {
+		if p.Size != e.net.Size {
+			return nil, fmt.Errorf("face templates: %s: parts take %d and %d pixel crops; they must share one", name, e.net.Size, p.Size)
+		}
 		pe, err := newSingle(rt, p.Model, p, flip)
 		if err != nil {
 			return nil, fmt.Errorf("face templates: %s: %w", name, err)
@@ -134,30 +139,9 @@ func (e *Embedder) Template(ctx context.Context, img gocv.Mat, f *face.Face) ([]
 }
 
 // Embed aligns the face and returns its raw embedding (a fused network's
-// is its parts' unit embeddings, weighted and concatenated).
+// is its parts' unit embeddings, weighted and concatenated; the parts share
+// one crop and its mirror).
 func (e *Embedder) Embed(ctx context.Context, img gocv.Mat, f *face.Face) ([]float32, error) {
-	if len(e.parts) > 0 {
-		out := make([]float32, 0, e.net.Dim)
-		w := 1 / math.Sqrt(float64(len(e.parts)))
-		for _, p := range e.parts {
-			v, err := p.Embed(ctx, img, f)
-			if err != nil {
-				return nil, err
-			}
-			var n float64
-			for _, x := range v {
-				n += float64(x) * float64(x)
-			}
-			if n == 0 {
-				return nil, fmt.Errorf("face templates: %s: embedding is all zeros", p.name)
-			}
-			k := float32(w / math.Sqrt(n))
-			for _, x := range v {
-				out = append(out, x*k)
-			}
-		}
-		return out, nil
-	}
 	crop, err := face.AlignedCrop(img, f, e.net.Size)
 	if err != nil {
 		return nil, fmt.Errorf("face templates: %w", err)
@@ -165,6 +149,34 @@ func (e *Embedder) Embed(ctx context.Context, img gocv.Mat, f *face.Face) ([]flo
 	defer crop.Close()
 	crops, closeMirror := face.WithMirror(crop, e.flip)
 	defer closeMirror()
+	if len(e.parts) == 0 {
+		return e.embedCrops(ctx, crops)
+	}
+	out := make([]float32, 0, e.net.Dim)
+	w := 1 / math.Sqrt(float64(len(e.parts)))
+	for _, p := range e.parts {
+		v, err := p.embedCrops(ctx, crops)
+		if err != nil {
+			return nil, err
+		}
+		var n float64
+		for _, x := range v {
+			n += float64(x) * float64(x)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("face templates: %s: embedding is all zeros", p.name)
+		}
+		k := float32(w / math.Sqrt(n))
+		for _, x := range v {
+			out = append(out, x*k)
+		}
+	}
+	return out, nil
+}
+
+// embedCrops returns the sum of one network's L2-normalized embeddings of
+// the crops (the aligned crop, and its mirror with flip).
+func (e *Embedder) embedCrops(ctx context.Context, crops []gocv.Mat) ([]float32, error) {
 	sum := make([]float32, e.net.Dim)
 	for start := 0; start < len(crops); start += e.batch {
 		part := crops[start:min(len(crops), start+e.batch)]
